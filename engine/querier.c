@@ -1,0 +1,97 @@
+/* Design: see querier.h */
+#include "engine/querier.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <urcu/urcu-memb.h>
+
+#include "base/mem.h"
+
+/* ---- the empty set ---- */
+
+static int empty_next(em_series_set_t *s)
+{
+    return EM_DONE;
+}
+
+static em_labels_t empty_labels(em_series_set_t *s)
+{
+    return (em_labels_t){NULL, 0};
+}
+
+static int empty_samples(em_series_set_t *s, em_sample_iter_t **out)
+{
+    return EM_ESTATE;
+}
+
+static int empty_chunks(em_series_set_t *s, em_chunk_iter_t **out)
+{
+    return EM_ESTATE;
+}
+
+static const char *empty_err(em_series_set_t *s)
+{
+    return NULL;
+}
+
+static void empty_close(em_series_set_t *s)
+{
+}
+
+static const em_series_set_ops_t empty_ops = {empty_next, empty_labels, empty_samples,
+                                              empty_chunks, empty_err,    empty_close};
+static em_series_set_t empty_set = {&empty_ops};
+
+em_series_set_t *em_series_set_empty(void)
+{
+    return &empty_set;
+}
+
+/* ---- string lists ---- */
+
+void em_strlist_init(em_strlist_t *l)
+{
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+void em_strlist_fini(em_strlist_t *l)
+{
+    free(l->v);
+    em_strlist_init(l);
+}
+
+void em_strlist_add(em_strlist_t *l, const char *s)
+{
+    em_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(char *));
+    l->v[l->n++] = s;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void em_strlist_sort_unique(em_strlist_t *l)
+{
+    if (l->n < 2)
+        return;
+    qsort(l->v, l->n, sizeof(char *), str_cmp);
+    size_t w = 1;
+    for (size_t r = 1; r < l->n; r++)
+        if (strcmp(l->v[r], l->v[w - 1]) != 0)
+            l->v[w++] = l->v[r];
+    l->n = w;
+}
+
+/* ---- RCU ---- */
+
+void em_rcu_thread_online(void)
+{
+    urcu_memb_register_thread();
+}
+
+void em_rcu_thread_offline(void)
+{
+    urcu_memb_unregister_thread();
+}
