@@ -327,80 +327,173 @@ static int iter_head_sample(em_xor_iter_t *it)
     return EM_OK;
 }
 
-/* Bucket widths of the dod prefixes by number of leading ones (0..3), one per byte: 0, 14, 17, 20. */
-#define DOD_WIDTHS 0x14110e00u
+/* ---- samples after the second ----
+ *
+ * One sample's length decides where the next begins, so decoding is a chain from a sample's first load
+ * to the next's; everything else hangs off it. The chain is kept short and branch-free, because the
+ * forms of consecutive samples are unpredictable in real data (millisecond jitter flips the dod between
+ * '0' and '10'; counters flip values between '10' and '11'):
+ *   - the dod form ('0' or '10', the usual two) picks the value's start with a cmov;
+ *   - the end of the value is picked from three candidates computed side by side ('0', '10' + window,
+ *     '11' + new window);
+ *   - the payload read and the timestamp arithmetic are off the chain.
+ * Wider dods (missed scrapes, restarts) take a branch to dod_wide. An impossible window (leading +
+ * significant bits > 64) leaves 'trail' negative, which the callers check once per sample. */
 
-/* Decode samples 2.. into ts_ms/vs with the state in registers. The caller has checked n_read >= 2 and
- * that there are 'max' samples left. Returns the number decoded; sets *bad on a corrupt field. */
-static ALWAYS_INLINE size_t iter_run(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max, int *bad)
+/* Branch-free selects: compilers turn plain ternaries into branches here (even when told the condition
+ * is unpredictable), so on x86-64 the cmovs are written out, one flag test feeding each group. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(EMBER_CHUNK_PORTABLE)
+#define SEL_IF_NEG2(cond_, a1, b1, a2, b2)                                                                   \
+    __asm__("test %[cc_], %[cc_]\n\tcmovs %[x1], %[y1]\n\tcmovs %[x2], %[y2]"                                \
+            : [y1] "+r"(b1), [y2] "+r"(b2)                                                                   \
+            : [x1] "r"(a1), [x2] "r"(a2), [cc_] "r"(cond_)                                                   \
+            : "cc")
+#define SEL_IF_NONNEG2(cond_, a1, b1, a2, b2)                                                                \
+    __asm__("test %[cc_], %[cc_]\n\tcmovns %[x1], %[y1]\n\tcmovns %[x2], %[y2]"                              \
+            : [y1] "+r"(b1), [y2] "+r"(b2)                                                                   \
+            : [x1] "r"(a1), [x2] "r"(a2), [cc_] "r"(cond_)                                                   \
+            : "cc")
+#define SEL_IF_EQ3(x, k, a1, b1, a2, b2, a3, b3)                                                             \
+    __asm__("cmp %[kk], %[xx]\n\tcmove %[x1], %[y1]\n\tcmove %[x2], %[y2]\n\tcmove %[x3], %[y3]"             \
+            : [y1] "+r"(b1), [y2] "+r"(b2), [y3] "+r"(b3)                                                    \
+            : [x1] "r"(a1), [x2] "r"(a2), [x3] "r"(a3), [xx] "r"(x), [kk] "i"(k)                             \
+            : "cc")
+#else
+#define SEL_IF_NEG2(cond_, a1, b1, a2, b2)                                                                   \
+    do {                                                                                                     \
+        if ((int64_t)(cond_) < 0)                                                                            \
+            (b1) = (a1), (b2) = (a2);                                                                        \
+    } while (0)
+#define SEL_IF_NONNEG2(cond_, a1, b1, a2, b2)                                                                \
+    do {                                                                                                     \
+        if ((int64_t)(cond_) >= 0)                                                                           \
+            (b1) = (a1), (b2) = (a2);                                                                        \
+    } while (0)
+#define SEL_IF_EQ3(x, k, a1, b1, a2, b2, a3, b3)                                                             \
+    do {                                                                                                     \
+        if ((x) == (k))                                                                                      \
+            (b1) = (a1), (b2) = (a2), (b3) = (a3);                                                           \
+    } while (0)
+#endif
+
+typedef struct dstate {
+    uint64_t pos; /* bit offset relative to the iterator's base */
+    uint64_t t, t_delta, v_bits;
+    uint64_t sig, trail; /* XOR window: significant bits and trailing zeros; trail < 0 (signed): corrupt */
+} dstate_t;
+
+/* A 17-, 20- or 64-bit dod (w starts with '11'), kept out of line. Sets *used to the bits taken and *wv
+ * to >= 13 valid bits of what follows; returns the dod. */
+static __attribute__((noinline)) uint64_t dod_wide(const uint8_t *base, uint64_t pos, uint64_t w,
+                                                   uint64_t *used, uint64_t *wv)
+{
+    unsigned pre, sz;
+    if (!(w & (1ull << 61))) {
+        pre = 3, sz = 17;
+    } else if (!(w & (1ull << 60))) {
+        pre = 4, sz = 20;
+    } else {
+        *used = 68;
+        *wv = peek57(base, pos + 68);
+        return peek64(base, pos + 4);
+    }
+    *used = pre + sz;
+    *wv = w << (pre + sz);
+    /* Prometheus reads n bits x and takes x - 2^n when x > 2^(n-1): that is sign_extend(x - 1) + 1. */
+    return (uint64_t)(((int64_t)((w << pre) - (1ull << (64 - sz))) >> (64 - sz)) + 1);
+}
+
+/* Decode the sample at s->pos. The caller guarantees the reads stay inside base's buffer: the sample
+ * starts below fast_end, or base is the padded tail copy. */
+static ALWAYS_INLINE void decode_sample(const uint8_t *base, dstate_t *s)
+{
+    uint64_t pos = s->pos;
+    uint64_t w = peek57(base, pos);
+    uint64_t p0, wv, dod; /* p0: where the value starts; wv: the bits from there */
+    if (LIKELY((w >> 62) != 3)) {
+        /* '0': dod 0, one bit; '10': 14-bit dod (the sign_extend(x - 1) + 1 of dod_wide) */
+        uint64_t w16 = w << 16, p16 = pos + 16;
+        p0 = pos + 1;
+        wv = w << 1;
+        SEL_IF_NEG2(w, p16, p0, w16, wv);
+        dod = (uint64_t)(((int64_t)((w << 2) - (1ull << 50)) >> 50) + 1) & (uint64_t)((int64_t)w >> 63);
+    } else {
+        uint64_t used, wv_wide; /* separate, so that wv's address never escapes (it would be spilled) */
+        dod = dod_wide(base, pos, w, &used, &wv_wide);
+        p0 = pos + used;
+        wv = wv_wide;
+    }
+    s->t_delta += dod;
+    s->t += s->t_delta;
+
+    /* '0' same | '10' + window bits | '11' + leading (5) + significant count (6, 0 = 64) + bits */
+    uint64_t hdr13 = wv >> 51, top2 = wv >> 62;
+    uint64_t sig_new_m1 = (hdr13 - 1) & 63;
+    uint64_t trail_new = 63 - ((hdr13 >> 6) & 31) - sig_new_m1; /* wraps negative if impossible */
+    uint64_t next_new = p0 + 14 + sig_new_m1, sig_new = sig_new_m1 + 1;
+    uint64_t sig = s->sig, trail = s->trail;
+    uint64_t next = p0 + 2 + sig;
+    SEL_IF_EQ3(top2, 3, next_new, next, sig_new, sig, trail_new, trail);
+    uint64_t pp = next - sig, same = p0 + 1; /* pp: the window bits; for '0', anything in bounds */
+    SEL_IF_NONNEG2(wv, same, next, same, pp);
+    uint64_t payload;
+    if (LIKELY(sig <= 57))
+        payload = peek57(base, pp) >> (64 - sig);
+    else
+        payload = peek64(base, pp) >> (64 - sig);
+    s->v_bits ^= (payload & (uint64_t)((int64_t)wv >> 63)) << (trail & 63);
+    s->sig = sig;
+    s->trail = trail;
+    s->pos = next;
+}
+
+/* Decode up to 'max' (>= 1) samples after the second into ts_ms[] and vs[]; the caller has checked they
+ * remain. Returns how many were good: fewer than max means the data is corrupt. Inlined into next();
+ * iter_run_bulk is the out-of-line copy for batches, whose loop gets the registers to itself. */
+static ALWAYS_INLINE size_t iter_run(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max)
 {
     const uint8_t *base = it->base;
-    uint64_t pos = it->pos, fast_end = it->fast_end;
-    uint64_t v_bits = it->v_bits, t_delta = it->t_delta;
-    uint64_t t = (uint64_t)it->t_ms;
-    unsigned lead = it->leading, trail = it->trailing;
-    size_t k = 0;
-    *bad = 0;
-    while (k < max) {
-        /* ---- timestamp: delta of delta ---- */
-        uint64_t w = peek57(base, pos);
-        unsigned ones = (unsigned)__builtin_clzll(~w | (1ull << 59)); /* leading ones, at most 4 */
-        uint64_t dod;
-        if (LIKELY(ones < 4)) {
-            unsigned pre = ones + 1;
-            unsigned sz = (DOD_WIDTHS >> (ones * 8)) & 0xff;
-            uint64_t raw = ((w << pre) >> 1) >> (63 - sz); /* 0 when sz == 0 */
-            uint64_t half = (1ull << sz) >> 1;
-            dod = raw - (raw > half ? (half << 1) : 0);
-            pos += pre + sz;
-            w <<= pre + sz; /* at most 24 bits used: >= 33 valid remain */
-        } else {
-            dod = peek64(base, pos + 4);
-            pos += 68;
-            w = peek57(base, pos);
-        }
-        t_delta += dod;
-        t += t_delta;
-
-        /* ---- value: '0' | '10' window | '11' lead(5) sig(6) window ---- */
-        unsigned b0 = (unsigned)(w >> 63), b1 = (unsigned)(w >> 62) & 1;
-        unsigned is_new = b0 & b1;
-        unsigned nl = (unsigned)(w >> 57) & 31;
-        unsigned ns = (((unsigned)(w >> 51) - 1) & 63) + 1; /* 0 means 64 */
-        *bad |= is_new & (nl + ns > 64);
-        lead = is_new ? nl : lead;
-        trail = is_new ? ((64 - nl - ns) & 63) : trail;
-        unsigned sig = 64 - lead - trail;
-        pos += 1 + b0 + 11 * is_new;
-        uint64_t payload = (peek64(base, pos) >> ((64 - sig) & 63)) & (0 - (uint64_t)b0);
-        v_bits ^= payload << trail;
-        pos += sig & (0 - b0);
-
-        if (ts_ms)
-            ts_ms[k] = (int64_t)t;
-        if (vs)
-            vs[k] = bits_f64(v_bits);
-        k++;
-        if (UNLIKELY(*bad))
-            break;
-        if (UNLIKELY(pos >= fast_end)) {
-            it->pos = pos;
-            if (!iter_reposition(it)) {
-                *bad = 1;
+    uint64_t fast_end = it->fast_end;
+    dstate_t s = {it->pos,     (uint64_t)it->t_ms, it->t_delta, it->v_bits, 64u - it->leading - it->trailing,
+                  it->trailing};
+    int64_t *ts = ts_ms, *const ts_end = ts_ms + max;
+    double *v_out = vs;
+    while (ts < ts_end) {
+        decode_sample(base, &s);
+        if (UNLIKELY(s.pos >= fast_end || (int64_t)s.trail < 0)) {
+            if ((int64_t)s.trail < 0)
                 break;
-            }
+            it->pos = s.pos;
+            if (!iter_reposition(it))
+                break;
             base = it->base;
-            pos = it->pos;
+            s.pos = it->pos;
             fast_end = it->fast_end;
         }
+        *ts++ = (int64_t)s.t;
+        *v_out++ = bits_f64(s.v_bits);
     }
-    it->pos = pos;
-    it->v_bits = v_bits;
-    it->t_delta = t_delta;
-    it->t_ms = (int64_t)t;
-    it->leading = (uint8_t)lead;
-    it->trailing = (uint8_t)trail;
-    return k;
+    it->pos = s.pos;
+    it->t_ms = (int64_t)s.t;
+    it->t_delta = s.t_delta;
+    it->v_bits = s.v_bits;
+    s.trail &= 63;
+    it->trailing = (uint8_t)s.trail;
+    it->leading = (uint8_t)(64u - s.sig - s.trail);
+    return (size_t)(ts - ts_ms);
+}
+
+/* CPUs with BMI2 and MOVBE shift by any register and load big-endian in one instruction, which frees
+ * registers in this loop; it is also compiled for them and the variant is picked once at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(EMBER_SANITIZED)
+#define BULK_FN __attribute__((target_clones("default", "arch=x86-64-v3"))) /* never inlined */
+#else
+#define BULK_FN __attribute__((noinline))
+#endif
+
+static BULK_FN size_t iter_run_bulk(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max)
+{
+    return iter_run(it, ts_ms, vs, max);
 }
 
 size_t em_xor_iter_next_n(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max, int *rc)
@@ -423,16 +516,19 @@ size_t em_xor_iter_next_n(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t 
     size_t left = it->n_total - it->n_read;
     if (max - k < left)
         left = max - k;
-    if (left > 0) {
-        int bad;
-        size_t got = iter_run(it, ts_ms ? ts_ms + k : NULL, vs ? vs + k : NULL, left, &bad);
-        if (bad) {
-            it->n_read += (uint32_t)got - 1;
-            k += got - 1;
-            goto corrupt;
-        }
+    while (left > 0) {
+        /* Callers that skip an output still get it decoded, into a scratch array. */
+        int64_t ts_tmp[64];
+        double vs_tmp[64];
+        size_t chunk = left;
+        if ((!ts_ms || !vs) && chunk > 64)
+            chunk = 64;
+        size_t got = iter_run_bulk(it, ts_ms ? ts_ms + k : ts_tmp, vs ? vs + k : vs_tmp, chunk);
         it->n_read += (uint32_t)got;
         k += got;
+        if (got < chunk)
+            goto corrupt;
+        left -= got;
     }
     *rc = k > 0 || max == 0 ? EM_OK : EM_DONE;
     return k;
@@ -442,7 +538,8 @@ corrupt:
     return k;
 }
 
-int em_xor_iter_next(em_xor_iter_t *it)
+/* The body of em_xor_iter_next, compiled like iter_run_bulk. */
+static BULK_FN int iter_step(em_xor_iter_t *it)
 {
     if (it->err != EM_OK)
         return it->err;
@@ -454,12 +551,17 @@ int em_xor_iter_next(em_xor_iter_t *it)
         it->n_read++;
         return EM_OK;
     }
-    int bad;
-    iter_run(it, NULL, NULL, 1, &bad);
-    if (bad)
+    int64_t t;
+    double v;
+    if (iter_run(it, &t, &v, 1) != 1)
         return it->err = EM_ECORRUPT;
     it->n_read++;
     return EM_OK;
+}
+
+int em_xor_iter_next(em_xor_iter_t *it)
+{
+    return iter_step(it);
 }
 
 int em_xor_iter_seek(em_xor_iter_t *it, int64_t t_ms)
@@ -537,56 +639,95 @@ int em_xor_enc_resume(em_xor_enc_t *e, uint8_t *buf, size_t len, size_t cap)
 /* em_sample_iter_t adapter                                                                         */
 /* ------------------------------------------------------------------------------------------------ */
 
+/* Samples are decoded in batches through the bulk path and handed out from the batch, so a query pays
+ * the bulk cost per sample plus a few instructions. */
+#define XSI_BATCH 32
+
 typedef struct xor_sample_iter {
     em_sample_iter_t super;
     int64_t mint_ms, maxt_ms;
-    int64_t last_t_ms; /* the sample returned last, when n_returned > 0 */
-    uint32_t n_returned;
-    int rc_done; /* EM_OK while iterating; then what next() keeps returning: EM_DONE or the error */
+    uint32_t i, n;  /* the current sample is ts[i - 1]; ts[i..n) are decoded but not yet returned */
+    bool started;   /* a sample was returned (ts[i - 1] is valid) */
+    int rc_pending; /* what follows the batch: EM_OK (decode more), EM_DONE or EM_ECORRUPT */
+    int rc_done;    /* EM_OK while iterating; then what next() and seek() keep returning */
     em_xor_iter_t it;
+    int64_t ts[XSI_BATCH];
+    double vs[XSI_BATCH];
 } xor_sample_iter_t;
 
-/* Apply the range and ordering rules to the chunk iterator's answer 'rc' after it moved (or not). */
-static int xsi_finish(xor_sample_iter_t *s, int rc, uint32_t n_read_before)
+/* Make ts[i] available. Returns EM_OK, or EM_DONE / EM_ECORRUPT (sticky) at the end. */
+static int xsi_fill(xor_sample_iter_t *s)
 {
-    if (rc == EM_OK && s->it.n_read != n_read_before) {
-        /* Readers rely on strictly ascending time; only a damaged chunk breaks it. */
-        if (s->n_returned > 0 && s->it.t_ms <= s->last_t_ms)
-            rc = EM_ECORRUPT;
-        else if (s->it.t_ms > s->maxt_ms)
-            rc = EM_DONE;
-        s->last_t_ms = s->it.t_ms;
-        s->n_returned++;
+    if (s->i < s->n)
+        return EM_OK;
+    if (s->rc_pending != EM_OK)
+        return s->rc_done = s->rc_pending;
+    /* keep the current sample at ts[0] so at() and the order check still see it */
+    uint32_t keep = s->started ? 1 : 0;
+    if (keep) {
+        s->ts[0] = s->ts[s->i - 1];
+        s->vs[0] = s->vs[s->i - 1];
     }
+    int rc;
+    size_t got = em_xor_iter_next_n(&s->it, s->ts + keep, s->vs + keep, XSI_BATCH - keep, &rc);
+    s->i = keep;
+    s->n = keep + (uint32_t)got;
     if (rc != EM_OK)
-        s->rc_done = rc;
-    return rc;
+        s->rc_pending = rc;
+    if (got == 0)
+        return s->rc_done = rc == EM_OK ? EM_DONE : rc;
+    return EM_OK;
+}
+
+/* Step to ts[i], applying the order and range rules. */
+static int xsi_take(xor_sample_iter_t *s)
+{
+    /* Readers rely on strictly ascending time; only a damaged chunk breaks it. */
+    if (s->started && s->ts[s->i] <= s->ts[s->i - 1])
+        return s->rc_done = EM_ECORRUPT;
+    s->i++;
+    s->started = true;
+    if (s->ts[s->i - 1] > s->maxt_ms)
+        return s->rc_done = EM_DONE;
+    return EM_OK;
 }
 
 static int xsi_seek(em_sample_iter_t *self, int64_t t_ms)
 {
     xor_sample_iter_t *s = (xor_sample_iter_t *)self;
+    if (t_ms < s->mint_ms)
+        t_ms = s->mint_ms;
     if (s->rc_done != EM_OK)
         return s->rc_done;
-    uint32_t before = s->it.n_read;
-    return xsi_finish(s, em_xor_iter_seek(&s->it, t_ms > s->mint_ms ? t_ms : s->mint_ms), before);
+    if (s->started && s->ts[s->i - 1] >= t_ms)
+        return EM_OK;
+    for (;;) {
+        int rc = xsi_fill(s);
+        if (rc != EM_OK)
+            return rc;
+        if (s->ts[s->i] >= t_ms || (s->started && s->ts[s->i] <= s->ts[s->i - 1]))
+            return xsi_take(s);
+        s->i++;
+        s->started = true;
+    }
 }
 
 static int xsi_next(em_sample_iter_t *self)
 {
     xor_sample_iter_t *s = (xor_sample_iter_t *)self;
+    if (!s->started)
+        return xsi_seek(self, s->mint_ms);
     if (s->rc_done != EM_OK)
         return s->rc_done;
-    uint32_t before = s->it.n_read;
-    if (before == 0)
-        return xsi_finish(s, em_xor_iter_seek(&s->it, s->mint_ms), before);
-    return xsi_finish(s, em_xor_iter_next(&s->it), before);
+    int rc = xsi_fill(s);
+    return rc != EM_OK ? rc : xsi_take(s);
 }
 
 static void xsi_at(const em_sample_iter_t *self, int64_t *t_ms, double *v)
 {
     const xor_sample_iter_t *s = (const xor_sample_iter_t *)self;
-    em_xor_iter_at(&s->it, t_ms, v);
+    *t_ms = s->ts[s->i - 1];
+    *v = s->vs[s->i - 1];
 }
 
 static void xsi_free(em_sample_iter_t *self)
@@ -603,8 +744,9 @@ em_sample_iter_t *em_xor_sample_iter_new(const uint8_t *data, size_t len, size_t
     s->super.ops = &xsi_ops;
     s->mint_ms = mint_ms;
     s->maxt_ms = maxt_ms;
-    s->last_t_ms = 0;
-    s->n_returned = 0;
+    s->i = s->n = 0;
+    s->started = false;
+    s->rc_pending = EM_OK;
     s->rc_done = EM_OK;
     if (n_samples == 0)
         em_xor_iter_init(&s->it, data, len);

@@ -61,7 +61,10 @@
  * a sample costs a few shifts and no per-bit loops. Near the end of the input (the last 32 bytes) it
  * switches to a zero-padded private copy of the tail, so it never reads past 'len' yet needs no bounds
  * check per field; running past the real end is then detected once per sample and reported as
- * EM_ECORRUPT. Corrupt or truncated input never crashes and never reads out of bounds.
+ * EM_ECORRUPT. Corrupt or truncated input never crashes and never reads out of bounds. Decoding is
+ * branch-free across the usual sample forms (real data mixes them unpredictably) and is also compiled
+ * for x86-64-v3 (BMI2, MOVBE), picked at load time; see chunk.c. The bulk entry points
+ * (em_xor_decode_all, em_xor_iter_next_n) are the fast path; em_xor_sample_iter_new batches through them.
  *
  * THREADS. An encoder or iterator is used by one thread at a time. Pure functions: Thread: any.
  */
