@@ -641,7 +641,7 @@ int em_xor_enc_resume(em_xor_enc_t *e, uint8_t *buf, size_t len, size_t cap)
 
 /* Samples are decoded in batches through the bulk path and handed out from the batch, so a query pays
  * the bulk cost per sample plus a few instructions. */
-#define XSI_BATCH 32
+#define XSI_BATCH 64
 
 typedef struct xor_sample_iter {
     em_sample_iter_t super;
@@ -655,11 +655,9 @@ typedef struct xor_sample_iter {
     double vs[XSI_BATCH];
 } xor_sample_iter_t;
 
-/* Make ts[i] available. Returns EM_OK, or EM_DONE / EM_ECORRUPT (sticky) at the end. */
-static int xsi_fill(xor_sample_iter_t *s)
+/* Decode the next batch (ts[i..n) is used up). Returns EM_OK, or EM_DONE / EM_ECORRUPT (sticky). */
+static __attribute__((noinline)) int xsi_refill(xor_sample_iter_t *s)
 {
-    if (s->i < s->n)
-        return EM_OK;
     if (s->rc_pending != EM_OK)
         return s->rc_done = s->rc_pending;
     /* keep the current sample at ts[0] so at() and the order check still see it */
@@ -680,6 +678,12 @@ static int xsi_fill(xor_sample_iter_t *s)
 }
 
 /* Step to ts[i], applying the order and range rules. */
+/* Make ts[i] available. */
+static inline int xsi_fill(xor_sample_iter_t *s)
+{
+    return s->i < s->n ? EM_OK : xsi_refill(s);
+}
+
 static int xsi_take(xor_sample_iter_t *s)
 {
     /* Readers rely on strictly ascending time; only a damaged chunk breaks it. */
