@@ -901,3 +901,72 @@ Test(engine_chunk, xor_sample_iter_rejects_timestamps_that_do_not_increase)
     em_sample_iter_free(it);
     free(c);
 }
+
+Test(engine_chunk, xor_sample_iter_agrees_with_plain_decoding_across_batches)
+{
+    enum { N = 300 };
+    smp_t s[N];
+    gen_series(GEN_COUNTER, 123, s, N);
+    size_t len;
+    uint8_t *c = encode(s, N, &len);
+
+    /* every sample, in order, with values */
+    em_sample_iter_t *it = em_xor_sample_iter_new(c, len, 0, INT64_MIN, INT64_MAX);
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_eq(em_sample_iter_next(it), EM_OK, "sample %zu", i);
+        int64_t t;
+        double v;
+        em_sample_iter_at(it, &t, &v);
+        cr_assert(t == s[i].t && dbits(v) == s[i].v, "sample %zu", i);
+    }
+    cr_assert_eq(em_sample_iter_next(it), EM_DONE);
+    em_sample_iter_free(it);
+
+    /* seeks of random strides, mixed with next(), against a linear scan */
+    rng_seed(99);
+    it = em_xor_sample_iter_new(c, len, 0, INT64_MIN, INT64_MAX);
+    size_t cur = 0; /* index of the current sample + 1; 0 before the first */
+    for (int step = 0; step < 200; step++) {
+        int rc;
+        size_t want;
+        if (rng() % 3 == 0) {
+            rc = em_sample_iter_next(it);
+            want = cur; /* index of the next sample */
+        } else {
+            int64_t target = s[0].t + (int64_t)(rng() % (uint64_t)(s[N - 1].t - s[0].t + 30000));
+            rc = em_sample_iter_seek(it, target);
+            want = cur ? cur - 1 : 0;
+            while (want < N && s[want].t < target)
+                want++;
+        }
+        if (want >= N) {
+            cr_assert_eq(rc, EM_DONE, "step %d", step);
+            break;
+        }
+        cr_assert_eq(rc, EM_OK, "step %d", step);
+        int64_t t;
+        double v;
+        em_sample_iter_at(it, &t, &v);
+        cr_assert(t == s[want].t && dbits(v) == s[want].v, "step %d: at %" PRId64 ", want %" PRId64, step, t,
+                  s[want].t);
+        cur = want + 1;
+    }
+    em_sample_iter_free(it);
+
+    /* a damaged chunk: the good samples first, then the error */
+    for (size_t cut = len - 1; cut > len - 40; cut -= 7) {
+        int64_t ts[N];
+        double vs[N];
+        int rc;
+        size_t good = em_xor_decode_all(c, cut, ts, vs, N, &rc);
+        cr_assert_eq(rc, EM_ECORRUPT);
+        it = em_xor_sample_iter_new(c, cut, 0, INT64_MIN, INT64_MAX);
+        size_t n = 0;
+        while ((rc = em_sample_iter_next(it)) == EM_OK)
+            n++;
+        cr_assert_eq(rc, EM_ECORRUPT, "cut %zu", cut);
+        cr_assert_eq(n, good, "cut %zu: %zu samples before the error, bulk decoded %zu", cut, n, good);
+        em_sample_iter_free(it);
+    }
+    free(c);
+}
