@@ -18,12 +18,15 @@
  *     AVX2    the same with blocks of 8 (8 rotations, a 256-entry permutation table).
  * After each block comparison the block with the smaller last element advances (both when equal), so
  * every common ref is found exactly once. Tails shorter than a block finish with the scalar merge.
- * When one list is much longer than the other (EM_POSTINGS_GALLOP_RATIO), walking the long list is
- * wasted work: each ref of the short list is found in the long one by galloping (exponential then
- * binary search from the previous position), O(n_small * log(n_large / n_small)).
+ When one list is much longer than the other, comparing every block of the long list is wasted work:
+ *     skewed AVX2  for each ref x of the short list, skip 32-ref blocks of the long list while their last
+ *                  ref is below x (sequential and well predicted), then test x against the block with
+ *                  four broadcast compares; after 8 skipped blocks, gallop;
+ *     gallop       find each ref of the short list in the long one by exponential then binary search
+ *                  from the previous position, O(n_small * log(n_large / n_small)).
  * em_postings_intersect picks once, at first use, the best implementation the CPU supports
  * (__builtin_cpu_supports; the build targets plain x86-64 and the SIMD functions carry
- * __attribute__((target))), and gallops when the sizes are skewed.
+ * __attribute__((target))), and switches on the length ratio (the constants below).
  *
  * THREADS. Pure functions over caller memory: any thread, no shared state except the implementation
  * choice, which is an atomic pointer set once.
@@ -35,8 +38,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Lengths ratio above which intersection and difference gallop through the longer list. */
-#define EM_POSTINGS_GALLOP_RATIO 24
+/* Length ratios that pick the intersection strategy (measured with bench/engine_postings on 1M refs):
+ * from SKEW_RATIO the AVX2 block-skipping kernel, from GALLOP_RATIO (without AVX2) or FAR_RATIO (with it)
+ * pure galloping. Difference gallops from GALLOP_RATIO. */
+#define EM_POSTINGS_SKEW_RATIO 16
+#define EM_POSTINGS_GALLOP_RATIO 32
+#define EM_POSTINGS_FAR_RATIO 1024
 
 /* Slack kept past n so SIMD kernels may store whole vectors. */
 #define EM_POSTINGS_SLACK 8
@@ -74,10 +81,17 @@ bool em_postings_is_sorted(const uint32_t *v, size_t n);
 void em_postings_intersect(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
 /* The individual implementations, for tests and benchmarks. The SIMD ones may only be called when
  * em_postings_cpu_has_sse41() / em_postings_cpu_has_avx2() say so. */
-void em_postings_intersect_scalar(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
-void em_postings_intersect_gallop(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
-void em_postings_intersect_sse41(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
-void em_postings_intersect_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
+void em_postings_intersect_scalar(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                  em_postings_t *out);
+void em_postings_intersect_gallop(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                  em_postings_t *out);
+void em_postings_intersect_sse41(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                 em_postings_t *out);
+void em_postings_intersect_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                em_postings_t *out);
+/* AVX2 for skewed sizes: skips 32-ref blocks of the longer list, galloping over long gaps. */
+void em_postings_intersect_skewed_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                       em_postings_t *out);
 bool em_postings_cpu_has_sse41(void);
 bool em_postings_cpu_has_avx2(void);
 /* "avx2", "sse4.1" or "scalar": what em_postings_intersect uses for lists of similar size. */

@@ -94,6 +94,7 @@ static void check_all_ops(const uint32_t *a, size_t na, const uint32_t *b, size_
         {"gallop", em_postings_intersect_gallop, true},
         {"sse4.1", em_postings_intersect_sse41, em_postings_cpu_has_sse41()},
         {"avx2", em_postings_intersect_avx2, em_postings_cpu_has_avx2()},
+        {"skewed_avx2", em_postings_intersect_skewed_avx2, em_postings_cpu_has_avx2()},
         {"dispatch", em_postings_intersect, true},
     };
     for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++) {
@@ -102,7 +103,8 @@ static void check_all_ops(const uint32_t *a, size_t na, const uint32_t *b, size_
         got.n = 12345;
         impls[i].f(a, na, b, nb, &got);
         cr_assert_eq(got.n, nw, "%s: intersect %s: got %zu refs, want %zu", what, impls[i].name, got.n, nw);
-        cr_assert(nw == 0 || memcmp(got.v, want, nw * 4) == 0, "%s: intersect %s differs", what, impls[i].name);
+        cr_assert(nw == 0 || memcmp(got.v, want, nw * 4) == 0, "%s: intersect %s differs", what,
+                  impls[i].name);
         /* and commuted */
         impls[i].f(b, nb, a, na, &got);
         cr_assert_eq(got.n, nw, "%s: intersect %s (b, a): got %zu, want %zu", what, impls[i].name, got.n, nw);
@@ -120,8 +122,8 @@ static void check_all_ops(const uint32_t *a, size_t na, const uint32_t *b, size_
 
     nw = naive_op(a, na, b, nb, '-', want);
     em_postings_difference(a, na, b, nb, &got);
-    cr_assert(got.n == nw && (nw == 0 || memcmp(got.v, want, nw * 4) == 0), "%s: difference: got %zu want %zu",
-              what, got.n, nw);
+    cr_assert(got.n == nw && (nw == 0 || memcmp(got.v, want, nw * 4) == 0),
+              "%s: difference: got %zu want %zu", what, got.n, nw);
     cr_assert(em_postings_is_sorted(got.v, got.n));
 
     em_postings_fini(&got);
@@ -135,9 +137,9 @@ Test(engine_postings, all_implementations_agree_with_naive_on_random_lists)
         size_t na, nb;
         uint32_t universe;
     } shapes[] = {
-        {1000, 1000, 2000},  {1000, 1000, 1000000}, {1000, 1000, 1100},   {5000, 50, 20000},
-        {50, 5000, 20000},   {20000, 10, 40000},    {3000, 3000, 3000},   {777, 2000, 4000},
-        {100, 100000, 200000}, {100000, 3000, 150000}, {64, 64, 128},   {4096, 4096, 65536},
+        {1000, 1000, 2000},    {1000, 1000, 1000000},  {1000, 1000, 1100}, {5000, 50, 20000},
+        {50, 5000, 20000},     {20000, 10, 40000},     {3000, 3000, 3000}, {777, 2000, 4000},
+        {100, 100000, 200000}, {100000, 3000, 150000}, {64, 64, 128},      {4096, 4096, 65536},
     };
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         for (uint64_t rep = 0; rep < 4; rep++) {
