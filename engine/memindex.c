@@ -12,6 +12,23 @@
 #include "base/hash.h"
 #include "base/mem.h"
 
+#ifdef EMBER_TSAN
+#include <sanitizer/tsan_interface.h>
+/* ThreadSanitizer sees neither liburcu's grace periods nor its call_rcu queue (the library is not
+ * instrumented), so it would take every free in a garbage callback for a race with the readers and the
+ * writer that touched the memory before. We tell it what RCU guarantees: each reader function releases
+ * 'tsan_readers' when it is done with the index's memory, the writer releases a batch before call_rcu,
+ * and the callback -- which runs after a grace period, hence after every read-side section that could
+ * still reach the batch -- acquires both. A reader that touched retired memory outside a read-side
+ * section would still be reported (and select() asserts the read lock is held). */
+static char tsan_readers;
+#define TSAN_RELEASE(p) __tsan_release((void *)(p))
+#define TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define TSAN_RELEASE(p) ((void)0)
+#define TSAN_ACQUIRE(p) ((void)0)
+#endif
+
 /* Approximate sizes of liburcu's hash tables, for em_memindex_bytes: a table's fixed part (struct cds_lfht
  * with its bucket-order index) and the bucket array's share per node. */
 #define LFHT_TABLE_BYTES 1024
@@ -99,6 +116,8 @@ static size_t plist_bytes(uint32_t cap)
 static void garbage_cb(struct rcu_head *rh)
 {
     garbage_t *g = caa_container_of(rh, garbage_t, rh);
+    TSAN_ACQUIRE(g);
+    TSAN_ACQUIRE(&tsan_readers);
     for (size_t i = 0; i < g->n; i++) {
         if (g->items[i].kind == G_NAME) {
             name_ent_t *ne = g->items[i].p;
@@ -120,6 +139,7 @@ static void garbage_flush(em_memindex_t *ix)
     if (!g || g->n == 0)
         return;
     ix->garbage = NULL;
+    TSAN_RELEASE(g);
     urcu_memb_call_rcu(&g->rh, garbage_cb);
 }
 
@@ -738,6 +758,7 @@ int em_memindex_select(em_memindex_t *ix, const em_matcher_t *const *ms, size_t 
 out:
     free(neg.v);
     select_state_fini(&st);
+    TSAN_RELEASE(&tsan_readers);
     return EM_OK;
 }
 
@@ -769,6 +790,7 @@ int em_memindex_label_names(em_memindex_t *ix, const em_postings_t *restrict_to,
         }
     }
     em_strlist_sort_unique(out);
+    TSAN_RELEASE(&tsan_readers);
     return EM_OK;
 }
 
@@ -788,5 +810,6 @@ int em_memindex_label_values(em_memindex_t *ix, const char *name, const em_posti
         }
     }
     em_strlist_sort_unique(out);
+    TSAN_RELEASE(&tsan_readers);
     return EM_OK;
 }
