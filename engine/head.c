@@ -225,19 +225,41 @@ static void max_atomic(atomic_int_least64_t *a, int64_t v)
         ;
 }
 
+/* A new series is worth creating unless it has samples and all of them are out of bounds. */
+static bool creation_worthwhile(shard_t *s, const em_batch_t *b, const struct bseries *bs)
+{
+    if (bs->n == 0)
+        return true;
+    int64_t mv = min_valid_time(s);
+    for (uint32_t i = bs->first; i < bs->first + bs->n; i++)
+        if (b->samples[i].t >= mv)
+            return true;
+    return false;
+}
+
 static void apply_batch_part(shard_t *s, part_t *p, uint64_t *cnt)
 {
     em_batch_t *b = p->b;
     int64_t first_err = INT64_MAX, mint = INT64_MAX, maxt = INT64_MIN;
     for (uint32_t k = 0; k < p->n; k++) {
         struct bseries *bs = &b->series[p->idx[k]];
-        bool created = false;
-        hseries_t *se = shard_lookup_or_create(s, &bs->ls, bs->hash, bs->ref, &created);
-        bs->ref = EM_REF_MAKE(s->id, se->ref);
-        if (created) {
+        hseries_t *se = shard_lookup(s, &bs->ls, bs->hash, bs->ref);
+        if (!se && !creation_worthwhile(s, b, bs)) {
+            /* Every sample is out of bounds: Prometheus checks bounds before creating a series. */
+            for (uint32_t i = bs->first; i < bs->first + bs->n; i++)
+                b->status[i] = EM_SAMPLE_BOUNDS;
+            cnt[3] += bs->n;
+            if (bs->n && (int64_t)bs->first < first_err)
+                first_err = bs->first;
+            bs->ref = 0;
+            continue;
+        }
+        if (!se) {
+            se = shard_create(s, &bs->ls, bs->hash);
             cnt[4]++;
             wal_log_series(s, se);
         }
+        bs->ref = EM_REF_MAKE(s->id, se->ref);
         for (uint32_t i = bs->first; i < bs->first + bs->n; i++) {
             em_sample_status_t st = series_append(s, se, b->samples[i].t, b->samples[i].v);
             b->status[i] = (uint8_t)st;
@@ -574,6 +596,7 @@ void em_head_close(em_head_t *h)
 {
     if (!h)
         return;
+    em_rcu_thread_online(); /* the index's free waits for RCU callbacks, which needs a registered thread */
     atomic_store(&h->closing, true);
     for (size_t i = 0; i < EM_ARRAY_LEN(head_metrics); i++)
         em_metrics_collector_remove(head_metrics[i].fn, h);

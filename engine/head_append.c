@@ -9,6 +9,10 @@
 #include "base/mem.h"
 #include "engine/head_int.h"
 
+#ifdef EMBER_TSAN
+char head_tsan_readers;
+#endif
+
 /* ---- the writer's hash table (label hash -> series) ---- */
 
 static void table_put(series_table_t *t, hseries_t *se)
@@ -95,12 +99,16 @@ hseries_t *shard_series_get(shard_t *s, uint32_t ref)
 
 static void free_rcu_dir(struct rcu_head *h)
 {
-    free(caa_container_of(h, page_dir_t, rcu));
+    page_dir_t *p = caa_container_of(h, page_dir_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
 }
 
 static void free_rcu_page(struct rcu_head *h)
 {
-    free(caa_container_of(h, series_page_t, rcu));
+    series_page_t *p = caa_container_of(h, series_page_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
 }
 
 static void pages_set(shard_t *s, uint32_t ref, hseries_t *se)
@@ -118,7 +126,7 @@ static void pages_set(shard_t *s, uint32_t ref, hseries_t *se)
         HEAD_PUBLISH(s->pages, nd);
         atomic_fetch_add_explicit(&s->c.bytes, sizeof(series_page_t *) * (nn - n), memory_order_relaxed);
         if (dir)
-            urcu_memb_call_rcu(&dir->rcu, free_rcu_dir);
+            HEAD_CALL_RCU(dir, free_rcu_dir);
         dir = nd;
     }
     series_page_t *page = atomic_load_explicit(&dir->pages[p], memory_order_relaxed);
@@ -136,7 +144,7 @@ static void pages_set(shard_t *s, uint32_t ref, hseries_t *se)
     if (page->live == 0 && p != (s->next_ref >> PAGE_BITS)) {
         atomic_store_explicit(&dir->pages[p], NULL, memory_order_release);
         atomic_fetch_sub_explicit(&s->c.bytes, sizeof(series_page_t), memory_order_relaxed);
-        urcu_memb_call_rcu(&page->rcu, free_rcu_page);
+        HEAD_CALL_RCU(page, free_rcu_page);
     }
 }
 
@@ -179,19 +187,18 @@ static hseries_t *series_new(shard_t *s, const em_labels_t *ls, uint64_t hash, u
     return se;
 }
 
-hseries_t *shard_lookup_or_create(shard_t *s, const em_labels_t *ls, uint64_t hash, em_series_ref_t hint,
-                                  bool *created)
+hseries_t *shard_lookup(shard_t *s, const em_labels_t *ls, uint64_t hash, em_series_ref_t hint)
 {
-    *created = false;
     if (hint && EM_REF_SHARD(hint) == (uint32_t)s->id) {
         hseries_t *se = shard_series_get(s, EM_REF_LOCAL(hint));
         if (se && se->hash == hash && labels_equal_series(se, ls))
             return se;
     }
-    hseries_t *se = table_find(&s->table, hash, ls);
-    if (se)
-        return se;
-    *created = true;
+    return table_find(&s->table, hash, ls);
+}
+
+hseries_t *shard_create(shard_t *s, const em_labels_t *ls, uint64_t hash)
+{
     return series_new(s, ls, hash, ++s->next_ref);
 }
 
@@ -211,17 +218,23 @@ hseries_t *shard_create_with_ref(shard_t *s, const em_labels_t *ls, uint64_t has
 
 static void free_rcu_chunk(struct rcu_head *h)
 {
-    free(caa_container_of(h, hchunk_t, rcu));
+    hchunk_t *p = caa_container_of(h, hchunk_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
 }
 
 static void free_rcu_list(struct rcu_head *h)
 {
-    free(caa_container_of(h, hchunk_list_t, rcu));
+    hchunk_list_t *p = caa_container_of(h, hchunk_list_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
 }
 
 static void free_rcu_obuf(struct rcu_head *h)
 {
-    free(caa_container_of(h, obuf_t, rcu));
+    obuf_t *p = caa_container_of(h, obuf_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
 }
 
 /* Begin a writer's change of the published fields; readers retry while it lasts. */
@@ -245,7 +258,7 @@ static void list_replace(shard_t *s, hseries_t *se, hchunk_list_t *nl)
     if (old) {
         atomic_fetch_sub_explicit(&s->c.bytes, sizeof(hchunk_list_t) + sizeof(hchunk_t *) * old->n,
                                   memory_order_relaxed);
-        urcu_memb_call_rcu(&old->rcu, free_rcu_list);
+        HEAD_CALL_RCU(old, free_rcu_list);
     }
     if (nl)
         atomic_fetch_add_explicit(&s->c.bytes, sizeof(hchunk_list_t) + sizeof(hchunk_t *) * nl->n,
@@ -272,7 +285,7 @@ static void drop_open(shard_t *s, hseries_t *se)
     atomic_store_explicit(&se->pub, 0, memory_order_relaxed);
     atomic_fetch_sub_explicit(&s->c.bytes, sizeof(obuf_t) + o->cap, memory_order_relaxed);
     atomic_fetch_sub_explicit(&s->c.chunks, 1, memory_order_relaxed);
-    urcu_memb_call_rcu(&o->rcu, free_rcu_obuf);
+    HEAD_CALL_RCU(o, free_rcu_obuf);
 }
 
 /* Turn the open chunk into a closed one (exact-size copy). Call between publish_begin/end. */
@@ -336,10 +349,10 @@ static void grow_open(shard_t *s, hseries_t *se)
     em_xor_enc_rebase(&se->enc, o->data, o->cap);
     HEAD_PUBLISH(se->open, o);
     atomic_fetch_add_explicit(&s->c.bytes, o->cap - old->cap, memory_order_relaxed);
-    urcu_memb_call_rcu(&old->rcu, free_rcu_obuf);
+    HEAD_CALL_RCU(old, free_rcu_obuf);
 }
 
-static int64_t min_valid_time(shard_t *s)
+int64_t min_valid_time(shard_t *s)
 {
     int64_t mv = atomic_load_explicit(&s->h->min_valid_t, memory_order_relaxed);
     int64_t hmax = atomic_load_explicit(&s->h->max_t, memory_order_relaxed);
@@ -433,7 +446,9 @@ void series_import_chunk(shard_t *s, hseries_t *se, int64_t mint, int64_t maxt, 
 
 static void free_rcu_series(struct rcu_head *h)
 {
-    free(caa_container_of(h, hseries_t, rcu));
+    hseries_t *p = caa_container_of(h, hseries_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
 }
 
 /* Drop closed chunks ending before mint; the open chunk too if all of it is older. Returns true when
@@ -457,7 +472,7 @@ static bool series_truncate(shard_t *s, hseries_t *se, int64_t mint)
         }
         for (uint32_t i = 0; i < drop; i++) {
             atomic_fetch_sub_explicit(&s->c.bytes, sizeof(hchunk_t) + l->c[i]->len, memory_order_relaxed);
-            urcu_memb_call_rcu(&l->c[i]->rcu, free_rcu_chunk);
+            HEAD_CALL_RCU(l->c[i], free_rcu_chunk);
         }
         atomic_fetch_sub_explicit(&s->c.chunks, drop, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->c.chunks_removed, drop, memory_order_relaxed);
@@ -521,7 +536,7 @@ void shard_truncate(shard_t *s, int64_t mint)
     for (size_t i = 0; i < n_gone; i++) {
         atomic_fetch_sub_explicit(&s->c.bytes, series_size(gone[i]->n_labels) + sizeof(hseries_t *) * 10 / 7,
                                   memory_order_relaxed);
-        urcu_memb_call_rcu(&gone[i]->rcu, free_rcu_series);
+        HEAD_CALL_RCU(gone[i], free_rcu_series);
     }
     atomic_fetch_sub_explicit(&s->c.series, n_gone, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->c.series_removed, n_gone, memory_order_relaxed);

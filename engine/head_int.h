@@ -206,8 +206,11 @@ struct em_batch {
 
 /* ---- head_append.c (Thread: shard) ---- */
 hseries_t *shard_series_get(shard_t *s, uint32_t ref);
-hseries_t *shard_lookup_or_create(shard_t *s, const em_labels_t *ls, uint64_t hash, em_series_ref_t hint,
-                                  bool *created);
+/* The live series with these labels ('hint' may name it directly), or NULL. */
+hseries_t *shard_lookup(shard_t *s, const em_labels_t *ls, uint64_t hash, em_series_ref_t hint);
+hseries_t *shard_create(shard_t *s, const em_labels_t *ls, uint64_t hash);
+/* Appends below this time are out of bounds. */
+int64_t min_valid_time(shard_t *s);
 /* Create a series with a given ref (WAL replay). Returns the series, or the existing one with the same
  * labels (a duplicate series record). */
 hseries_t *shard_create_with_ref(shard_t *s, const em_labels_t *ls, uint64_t hash, uint32_t ref);
@@ -236,6 +239,35 @@ typedef struct series_snap {
 
 /* Consistent snapshot of a series. Call with rcu_read_lock held; valid until it is released. */
 void series_snapshot(const hseries_t *se, series_snap_t *out);
+
+/* ThreadSanitizer sees neither liburcu's grace periods nor its call_rcu queue, so it would take every
+ * free in a call_rcu callback for a race with the readers that touched the memory before. We tell it what
+ * RCU guarantees: a reader releases head_tsan_readers when its read-side section ends, the writer releases
+ * an object before handing it to call_rcu, and the callback -- which runs after a grace period, hence
+ * after every read-side section that could still reach the object -- acquires both. */
+#ifdef EMBER_TSAN
+#include <sanitizer/tsan_interface.h>
+extern char head_tsan_readers;
+#define HEAD_TSAN_RELEASE(p) __tsan_release((void *)(p))
+#define HEAD_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define HEAD_TSAN_RELEASE(p) ((void)0)
+#define HEAD_TSAN_ACQUIRE(p) ((void)0)
+#endif
+/* Retire 'obj' (a struct with a 'rcu' member) to call_rcu. */
+#define HEAD_CALL_RCU(obj, fn)                                                                                   \
+    do {                                                                                                         \
+        HEAD_TSAN_RELEASE(obj);                                                                                  \
+        urcu_memb_call_rcu(&(obj)->rcu, fn);                                                                     \
+    } while (0)
+/* In a call_rcu callback, before freeing. */
+#define HEAD_RCU_CB_BEGIN(obj)                                                                                   \
+    do {                                                                                                         \
+        HEAD_TSAN_ACQUIRE(obj);                                                                                  \
+        HEAD_TSAN_ACQUIRE(&head_tsan_readers);                                                                   \
+    } while (0)
+/* When a read-side section that read head memory ends. */
+#define HEAD_READER_DONE() HEAD_TSAN_RELEASE(&head_tsan_readers)
 
 /* RCU publication through C11 atomics, which ThreadSanitizer understands (liburcu's macros are volatile
  * accesses): release on store, acquire on load. */

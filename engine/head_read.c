@@ -379,7 +379,6 @@ static int hq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
     em_postings_init(&p);
     for (int i = 0; i < h->n_shards; i++) {
         shard_t *s = &h->shards[i];
-        p.n = 0;
         em_memindex_select(s->ix, ms, n_ms, &p);
         em_grow((void **)&e, &cap, n + p.n, sizeof(entry_t));
         for (size_t k = 0; k < p.n; k++) {
@@ -419,30 +418,23 @@ static int hq_labels(head_querier_t *q, const char *name, const em_matcher_t *co
 {
     if (!head_overlaps(q))
         return EM_OK;
-    em_strlist_t tmp;
-    em_strlist_init(&tmp);
     em_postings_t p;
     em_postings_init(&p);
     for (int i = 0; i < q->h->n_shards; i++) {
         shard_t *s = &q->h->shards[i];
         const em_postings_t *restrict_to = NULL;
         if (n_ms) {
-            p.n = 0;
             em_memindex_select(s->ix, ms, n_ms, &p);
             if (p.n == 0)
                 continue;
             restrict_to = &p;
         }
         if (name)
-            em_memindex_label_values(s->ix, name, restrict_to, &tmp);
+            em_memindex_label_values(s->ix, name, restrict_to, a, out);
         else
-            em_memindex_label_names(s->ix, restrict_to, &tmp);
+            em_memindex_label_names(s->ix, restrict_to, a, out);
     }
     em_postings_fini(&p);
-    em_strlist_sort_unique(&tmp);
-    for (size_t i = 0; i < tmp.n; i++)
-        em_strlist_add(out, em_arena_strdup(a, tmp.v[i]));
-    em_strlist_fini(&tmp);
     return EM_OK;
 }
 
@@ -461,6 +453,7 @@ static int hq_label_values(em_querier_t *q, const char *name, const em_matcher_t
 static void hq_close(em_querier_t *q_)
 {
     head_querier_t *q = (head_querier_t *)q_;
+    HEAD_READER_DONE();
     urcu_memb_read_unlock();
     em_arena_fini(&q->arena);
     free(q);

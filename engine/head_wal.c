@@ -334,6 +334,7 @@ int shard_checkpoint(shard_t *s, uint32_t upto, em_err_t *err)
                 ckpt_series(&k, se);
         }
     }
+    HEAD_READER_DONE();
     urcu_memb_read_unlock();
     ckpt_flush(&k);
     rc = em_wal_checkpoint_commit(k.c, err);
