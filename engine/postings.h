@@ -4,7 +4,8 @@
  * shard, and a persisted block's postings are uint32 too). Selecting series by label matchers is set
  * algebra on these lists, as in Prometheus's index.Intersect / Merge / Without:
  *     intersection   a AND b          (k lists: smallest first, stop as soon as the result is empty)
- *     union          a OR b OR ...    (k lists: a heap merge)
+ *     union          a OR b OR ...    (k lists: concatenation when already in order, a bitmap when
+ *                                     dense, else a heap merge)
  *     difference     a AND NOT b
  * Every operation reads plain arrays (em_postings_span_t: pointer and length, borrowed) and writes into
  * a caller-owned growable output (em_postings_t), replacing what it held. The output must not alias an
@@ -40,10 +41,11 @@
 
 /* Length ratios that pick the intersection strategy (measured with bench/engine_postings on 1M refs):
  * from SKEW_RATIO the AVX2 block-skipping kernel, from GALLOP_RATIO (without AVX2) or FAR_RATIO (with it)
- * pure galloping. Difference gallops from GALLOP_RATIO. */
+ * pure galloping. For difference see em_postings_difference. */
 #define EM_POSTINGS_SKEW_RATIO 16
-#define EM_POSTINGS_GALLOP_RATIO 32
+#define EM_POSTINGS_GALLOP_RATIO 16
 #define EM_POSTINGS_FAR_RATIO 1024
+#define EM_POSTINGS_DIFF_AVX2_GALLOP_RATIO 128
 
 /* Slack kept past n so SIMD kernels may store whole vectors. */
 #define EM_POSTINGS_SLACK 8
@@ -106,11 +108,23 @@ void em_postings_intersect_k(const em_postings_span_t *lists, size_t k, em_posti
 
 /* out = a OR b. Thread: any. */
 void em_postings_union(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
-/* out = lists[0] OR ... OR lists[k-1] (a k-way heap merge; duplicates across lists appear once).
+/* out = lists[0] OR ... OR lists[k-1]; duplicates across lists appear once. Lists that already follow each
+ * other are concatenated; dense inputs (the refs span at most 64 times their count) go through a temporary
+ * bitmap, others through a k-way heap merge.
  * Thread: any. */
 void em_postings_union_k(const em_postings_span_t *lists, size_t k, em_postings_t *out);
 
-/* out = a AND NOT b; gallops through whichever list is much longer. Thread: any. */
+/* out = a AND NOT b. Without AVX2: gallops through whichever list is much longer (GALLOP_RATIO), else
+ * merges. With AVX2: a much shorter than b (SKEW_RATIO) uses the block-skipping kernel, a much longer
+ * than b (DIFF_AVX2_GALLOP_RATIO) copies the runs between b's refs, found by galloping, and similar sizes
+ * use the block compare of the intersection (a block's unmatched lanes are emitted when it advances).
+ * Thread: any. */
 void em_postings_difference(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
+/* The AVX2 kernels alone (only when em_postings_cpu_has_avx2()), for tests and benchmarks: the block
+ * compare, and for a much shorter than b the block-skipping kernel of em_postings_intersect_skewed_avx2. */
+void em_postings_difference_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                 em_postings_t *out);
+void em_postings_difference_skewed_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                        em_postings_t *out);
 
 #endif
