@@ -1,4 +1,5 @@
 /* C side of bench/engine_memindex.cc: node-exporter-like series, an index over them, and queries. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static char *keep(bm_series_t *s, const char *str)
 }
 
 static void add_series(bm_series_t *s, const char *name, const char *cpu, const char *device,
-                       const char *instance, const char *mode)
+                       const char *instance, const char *mode, bool unique)
 {
     em_label_t *l = s->labels + 6 * s->n;
     size_t k = 0;
@@ -39,6 +40,11 @@ static void add_series(bm_series_t *s, const char *name, const char *cpu, const 
         l[k++] = (em_label_t){"cpu", cpu};
     if (device)
         l[k++] = (em_label_t){"device", device};
+    if (unique) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%zx", s->n * 2654435761u);
+        l[k++] = (em_label_t){"id", keep(s, buf)};
+    }
     l[k++] = (em_label_t){"instance", instance};
     l[k++] = (em_label_t){"job", "node"};
     if (mode)
@@ -49,8 +55,9 @@ static void add_series(bm_series_t *s, const char *name, const char *cpu, const 
 
 /* Up to n series, host by host: node_cpu_seconds_total (10 cpus x 8 modes), node_cpu_guest_seconds_total
  * (10 cpus x 2 modes), 10 per-device metrics (4 devices) and 68 plain metrics: 80 metric names, 208
- * series per host, 500 hosts. */
-void *bm_series_make(size_t n)
+ * series per host, 500 hosts. With 'unique', every series also gets an 'id' label of its own (a
+ * high-cardinality label, as pod or container ids are). */
+void *bm_series_make(size_t n, bool unique)
 {
     bm_series_t *s = em_calloc(1, sizeof(*s));
     s->labels = em_calloc(6 * n, sizeof(em_label_t));
@@ -73,15 +80,15 @@ void *bm_series_make(size_t n)
         const char *inst = keep(s, buf);
         for (int c = 0; c < N_CPUS && s->n < n; c++)
             for (int m = 0; m < 8 && s->n < n; m++)
-                add_series(s, "node_cpu_seconds_total", cpus[c], NULL, inst, modes[m]);
+                add_series(s, "node_cpu_seconds_total", cpus[c], NULL, inst, modes[m], unique);
         for (int c = 0; c < N_CPUS && s->n < n; c++)
             for (int m = 1; m < 8 && s->n < n; m += 6)
-                add_series(s, "node_cpu_guest_seconds_total", cpus[c], NULL, inst, modes[m]);
+                add_series(s, "node_cpu_guest_seconds_total", cpus[c], NULL, inst, modes[m], unique);
         for (int m = 0; m < N_DEVICE_METRICS && s->n < n; m++)
             for (int d = 0; d < 4 && s->n < n; d++)
-                add_series(s, dev_names[m], NULL, devices[d], inst, NULL);
+                add_series(s, dev_names[m], NULL, devices[d], inst, NULL, unique);
         for (int m = 0; m < N_SCALAR && s->n < n; m++)
-            add_series(s, scalar_names[m], NULL, NULL, inst, NULL);
+            add_series(s, scalar_names[m], NULL, NULL, inst, NULL, unique);
     }
     return s;
 }

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <urcu/urcu-memb.h>
 
 #include <urcu/rculfhash.h>
@@ -30,9 +31,23 @@ static char tsan_readers;
 #endif
 
 /* Approximate sizes of liburcu's hash tables, for em_memindex_bytes: a table's fixed part (struct cds_lfht
- * with its bucket-order index) and the bucket array's share per node. */
-#define LFHT_TABLE_BYTES 1024
+ * with its bucket-order index), plus one 64-byte node counter per CPU (CDS_LFHT_ACCOUNTING), and the
+ * bucket array's share per node. */
+#define LFHT_TABLE_BYTES (1024 + 64 * lfht_cpus())
 #define LFHT_NODE_BYTES 16
+
+static size_t lfht_cpus(void)
+{
+    static _Atomic size_t cpus;
+    size_t n = atomic_load_explicit(&cpus, memory_order_relaxed);
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_CONF);
+        for (n = 1; n < (size_t)(c > 0 ? c : 1); n *= 2)
+            ;
+        atomic_store_explicit(&cpus, n, memory_order_relaxed);
+    }
+    return n;
+}
 
 /* ---- types ---- */
 
@@ -116,7 +131,7 @@ struct em_memindex {
 
 /* ---- accounting ---- */
 
-static void acct(em_memindex_t *ix, size_t add, size_t sub)
+static void account(em_memindex_t *ix, size_t add, size_t sub)
 {
     /* Single writer: a relaxed read-modify-write is enough, readers only sample the value. */
     size_t b = atomic_load_explicit(&ix->bytes, memory_order_relaxed);
@@ -169,7 +184,7 @@ static void retire(em_memindex_t *ix, void *p, int kind, size_t bytes)
     em_grow((void **)&g->items, &g->cap, g->n + 1, sizeof(gitem_t));
     g->items[g->n++] = (gitem_t){p, kind};
     g->bytes += bytes;
-    acct(ix, 0, bytes);
+    account(ix, 0, bytes);
     if (g->n >= EM_MEMINDEX_GARBAGE_ITEMS || g->bytes >= EM_MEMINDEX_GARBAGE_BYTES)
         garbage_flush(ix);
 }
@@ -201,7 +216,7 @@ static void syms_resize(em_memindex_t *ix, size_t cap)
             j = (j + 1) & (cap - 1);
         t[j] = y;
     }
-    acct(ix, cap * sizeof(sym_t *), ix->syms_cap * sizeof(sym_t *));
+    account(ix, cap * sizeof(sym_t *), ix->syms_cap * sizeof(sym_t *));
     free(ix->syms);
     ix->syms = t;
     ix->syms_cap = cap;
@@ -227,7 +242,7 @@ static sym_t *sym_intern(em_memindex_t *ix, const char *s, size_t len, uint64_t 
     y->s[len] = '\0';
     ix->syms[i] = y;
     ix->syms_n++;
-    acct(ix, sym_bytes(y), 0);
+    account(ix, sym_bytes(y), 0);
     return y;
 }
 
@@ -292,7 +307,7 @@ static void plist_append(em_memindex_t *ix, _Atomic(plist_t *) *slot, uint32_t r
     q->v[n] = ref;
     atomic_store_explicit(&q->n, n + 1, memory_order_relaxed);
     atomic_store_explicit(slot, q, memory_order_release);
-    acct(ix, plist_bytes(cap), 0);
+    account(ix, plist_bytes(cap), 0);
     retire(ix, p, G_FREE, plist_bytes(p->cap));
 }
 
@@ -310,7 +325,7 @@ static uint32_t plist_remove(em_memindex_t *ix, _Atomic(plist_t *) *slot, const 
     memcpy(q->v, ix->scratch.v, (size_t)m * sizeof(uint32_t));
     atomic_store_explicit(&q->n, m, memory_order_relaxed);
     atomic_store_explicit(slot, q, memory_order_release);
-    acct(ix, plist_bytes(q->cap), 0);
+    account(ix, plist_bytes(q->cap), 0);
     retire(ix, p, G_FREE, plist_bytes(p->cap));
     return m;
 }
@@ -351,7 +366,7 @@ static varr_t *varr_copy_live(const varr_t *a, uint32_t n, uint32_t cap)
 static void varr_publish(em_memindex_t *ix, name_ent_t *ne, varr_t *old, varr_t *b)
 {
     atomic_store_explicit(&ne->arr, b, memory_order_release);
-    acct(ix, varr_bytes(b->cap), 0);
+    account(ix, varr_bytes(b->cap), 0);
     retire(ix, old, G_FREE, varr_bytes(old->cap));
 }
 
@@ -454,8 +469,6 @@ static struct cds_lfht *table_new(int flags)
 em_memindex_t *em_memindex_new(void)
 {
     em_memindex_t *ix = em_calloc(1, sizeof(*ix));
-    /* One names table per shard: it may count its nodes (per-CPU counters) so it can also shrink. The
-     * per-name value tables skip that to stay small and grow on chain length alone. */
     ix->names = table_new(CDS_LFHT_ACCOUNTING);
     plist_t *all = plist_new(16);
     atomic_init(&ix->all, all);
@@ -525,9 +538,11 @@ static name_ent_t *name_create(em_memindex_t *ix, const char *s, size_t len, uin
     ne->len = (uint32_t)len;
     varr_t *arr = varr_new(4);
     atomic_init(&ne->arr, arr);
-    atomic_store_explicit(&ne->values, table_new(0), memory_order_release);
+    /* Node counting costs 64 bytes per CPU per table, but without it a table grows only when an insert
+     * meets a long chain, and lags: adding 100k series with a unique label ran 2.3x slower. */
+    atomic_store_explicit(&ne->values, table_new(CDS_LFHT_ACCOUNTING), memory_order_release);
     cds_lfht_add(ix->names, (unsigned long)h, &ne->node);
-    acct(ix, sizeof(*ne) + LFHT_TABLE_BYTES + LFHT_NODE_BYTES + varr_bytes(arr->cap), 0);
+    account(ix, sizeof(*ne) + LFHT_TABLE_BYTES + LFHT_NODE_BYTES + varr_bytes(arr->cap), 0);
     return ne;
 }
 
@@ -545,7 +560,7 @@ static value_ent_t *value_create(em_memindex_t *ix, name_ent_t *ne, const char *
     cds_lfht_add(values_of(ne), (unsigned long)h, &ve->node);
     varr_append(ix, ne, ve);
     ne->n_values++;
-    acct(ix, sizeof(*ve) + LFHT_NODE_BYTES + plist_bytes(1), 0);
+    account(ix, sizeof(*ve) + LFHT_NODE_BYTES + plist_bytes(1), 0);
     return ve;
 }
 
