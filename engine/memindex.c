@@ -393,7 +393,9 @@ static void varr_drop(em_memindex_t *ix, name_ent_t *ne, value_ent_t *ve)
     varr_t *a = atomic_load_explicit(&ne->arr, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&a->n, memory_order_relaxed);
     assert(ve->slot < n && atomic_load_explicit(&a->v[ve->slot].ve, memory_order_relaxed) == ve);
-    atomic_store_explicit(&a->v[ve->slot].ve, NULL, memory_order_relaxed);
+    /* Release, paired with the scans' acquire: a reader that sees the cleared slot also sees the gen bump
+     * and the new all-list published before it (see CONSISTENCY OF A SELECT in memindex.h). */
+    atomic_store_explicit(&a->v[ve->slot].ve, NULL, memory_order_release);
     if (++a->dead * 2 > n && n > 8) {
         uint32_t live = n - a->dead;
         varr_publish(ix, ne, a, varr_copy_live(a, n, live < 4 ? 4 : live * 2));
@@ -762,7 +764,7 @@ static void collect_lists(em_memindex_t *ix, const em_matcher_t *m, bool want, u
     varr_t *a = atomic_load_explicit(&ne->arr, memory_order_acquire);
     uint32_t n = atomic_load_explicit(&a->n, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
-        value_ent_t *ve = atomic_load_explicit(&a->v[i].ve, memory_order_relaxed);
+        value_ent_t *ve = atomic_load_explicit(&a->v[i].ve, memory_order_acquire);
         if (!ve)
             continue;
         const char *v = a->v[i].value;
@@ -968,7 +970,7 @@ int em_memindex_label_names(em_memindex_t *ix, const em_postings_t *restrict_to,
         varr_t *arr = atomic_load_explicit(&ne->arr, memory_order_acquire);
         uint32_t n = atomic_load_explicit(&arr->n, memory_order_acquire);
         for (uint32_t i = 0; i < n; i++) {
-            value_ent_t *ve = atomic_load_explicit(&arr->v[i].ve, memory_order_relaxed);
+            value_ent_t *ve = atomic_load_explicit(&arr->v[i].ve, memory_order_acquire);
             if (ve && in_restriction(ve, restrict_to)) {
                 em_strlist_add(out, em_arena_strndup(a, ne->name, ne->len));
                 break;
@@ -990,7 +992,7 @@ int em_memindex_label_values(em_memindex_t *ix, const char *name, const em_posti
         varr_t *arr = atomic_load_explicit(&ne->arr, memory_order_acquire);
         uint32_t n = atomic_load_explicit(&arr->n, memory_order_acquire);
         for (uint32_t i = 0; i < n; i++) {
-            value_ent_t *ve = atomic_load_explicit(&arr->v[i].ve, memory_order_relaxed);
+            value_ent_t *ve = atomic_load_explicit(&arr->v[i].ve, memory_order_acquire);
             if (ve && in_restriction(ve, restrict_to))
                 em_strlist_add(out, em_arena_strndup(a, arr->v[i].value, sym_of(arr->v[i].value)->len));
         }

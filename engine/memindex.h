@@ -43,6 +43,9 @@
  * every remove() and whenever it holds EM_MEMINDEX_GARBAGE_ITEMS items or EM_MEMINDEX_GARBAGE_BYTES bytes,
  * so the memory an idle writer keeps unreturned is bounded. Publication uses C11 release stores and
  * acquire loads (what rcu_assign_pointer / rcu_dereference do, in a form ThreadSanitizer understands).
+ * ThreadSanitizer cannot see grace periods (liburcu is not instrumented): in TSan builds the reader
+ * functions and the garbage callbacks annotate them (__tsan_release / __tsan_acquire). Code elsewhere
+ * that reads interned strings of series being removed concurrently would need the same annotation.
  *
  * OWNERSHIP. The index owns every structure above. Pointers to interned strings handed out by add() stay
  * valid until the series is removed and a grace period has passed. Readers' results (postings, string

@@ -6,20 +6,21 @@
  *     intersection   a AND b          (k lists: smallest first, stop as soon as the result is empty)
  *     union          a OR b OR ...    (k lists: concatenation when already in order, a bitmap when
  *                                     dense, else a heap merge)
- *     difference     a AND NOT b
+ *     difference     a AND NOT b      (the same block compare, or block skipping / galloping when skewed)
  * Every operation reads plain arrays (em_postings_span_t: pointer and length, borrowed) and writes into
  * a caller-owned growable output (em_postings_t), replacing what it held. The output must not alias an
- * input.
+ * input. Inputs must be strictly increasing: this is not checked (the kernels size their output from it),
+ * so lists read from disk are validated with em_postings_is_sorted before they get here.
  *
  * INTERSECTION. The hot operation. Three implementations give identical results:
- *     scalar  a two-pointer merge;
+ *     scalar  a two-pointer merge, branch-free (a three-way branch mispredicts on random data);
  *     SSE4.1  compares a block of 4 refs of each list all-against-all (the 4 rotations of one block),
  *             turns the equality mask into a shuffle that packs the common refs to the front, and stores
  *             4 lanes at once (the output keeps 8 slots of slack for these overlong stores);
  *     AVX2    the same with blocks of 8 (8 rotations, a 256-entry permutation table).
  * After each block comparison the block with the smaller last element advances (both when equal), so
  * every common ref is found exactly once. Tails shorter than a block finish with the scalar merge.
- When one list is much longer than the other, comparing every block of the long list is wasted work:
+ * When one list is much longer than the other, comparing every block of the long list is wasted work:
  *     skewed AVX2  for each ref x of the short list, skip 32-ref blocks of the long list while their last
  *                  ref is below x (sequential and well predicted), then test x against the block with
  *                  four broadcast compares; after 8 skipped blocks, gallop;
@@ -76,13 +77,13 @@ static inline em_postings_span_t em_postings_span(const em_postings_t *p)
     return (em_postings_span_t){p->v, p->n};
 }
 
-/* True when v[0..n) is strictly increasing (for asserts and tests). */
+/* True when v[0..n) is strictly increasing (validation of input from disk, asserts, tests). Thread: any. */
 bool em_postings_is_sorted(const uint32_t *v, size_t n);
 
 /* out = a AND b, with the best implementation for the CPU and the sizes. Thread: any. */
 void em_postings_intersect(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, em_postings_t *out);
 /* The individual implementations, for tests and benchmarks. The SIMD ones may only be called when
- * em_postings_cpu_has_sse41() / em_postings_cpu_has_avx2() say so. */
+ * em_postings_cpu_has_sse41() / em_postings_cpu_has_avx2() say so. Thread: any (all of this group). */
 void em_postings_intersect_scalar(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
                                   em_postings_t *out);
 void em_postings_intersect_gallop(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
