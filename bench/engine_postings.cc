@@ -12,9 +12,12 @@ int bp_available(int impl);
 size_t bp_intersect(void *p, int impl);
 size_t bp_union(void *p);
 size_t bp_difference(void *p);
+size_t bp_difference_avx2(void *p);
+size_t bp_difference_skewed_avx2(void *p);
 }
 
-static const char *const kImpl[] = {"scalar", "sse41", "avx2", "gallop", "dispatch", "skewed_avx2", "branchy_merge"};
+static const char *const kImpl[] = {"scalar",   "sse41",       "avx2",         "gallop",
+                                    "dispatch", "skewed_avx2", "branchy_merge"};
 
 // args: impl, na, nb, universe
 static void BM_Intersect(benchmark::State &st)
@@ -82,6 +85,61 @@ static void BM_Difference(benchmark::State &st)
     st.SetItemsProcessed((int64_t)st.iterations() * (st.range(0) + st.range(1)));
     bp_free(c);
 }
-BENCHMARK(BM_Difference)->Args({1000000, 1000000})->Args({1000000, 10000})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Difference)
+    ->Args({1000000, 1000000})
+    ->Args({1000000, 10000})
+    ->Args({1000000, 250000})
+    ->Args({1000000, 125000})
+    ->Args({1000000, 62500})
+    ->Args({1000000, 31250})
+    ->Args({250000, 1000000})
+    ->Args({125000, 1000000})
+    ->Args({62500, 1000000})
+    ->Args({31250, 1000000})
+    ->Unit(benchmark::kMicrosecond);
+
+static void BM_DifferenceAvx2(benchmark::State &st)
+{
+    if (!bp_available(2)) {
+        st.SkipWithError("CPU lacks AVX2");
+        return;
+    }
+    void *c = bp_new((size_t)st.range(0), (size_t)st.range(1), 2000000, 98);
+    for (auto _ : st)
+        benchmark::DoNotOptimize(bp_difference_avx2(c));
+    st.SetItemsProcessed((int64_t)st.iterations() * (st.range(0) + st.range(1)));
+    bp_free(c);
+}
+BENCHMARK(BM_DifferenceAvx2)
+    ->Args({1000000, 1000000})
+    ->Args({1000000, 125000})
+    ->Args({1000000, 62500})
+    ->Args({1000000, 31250})
+    ->Args({1000000, 10000})
+    ->Args({125000, 1000000})
+    ->Args({62500, 1000000})
+    ->Args({31250, 1000000})
+    ->Args({10000, 1000000})
+    ->Unit(benchmark::kMicrosecond);
+
+static void BM_DifferenceSkewedAvx2(benchmark::State &st)
+{
+    if (!bp_available(2)) {
+        st.SkipWithError("CPU lacks AVX2");
+        return;
+    }
+    void *c = bp_new((size_t)st.range(0), (size_t)st.range(1), 2000000, 98);
+    for (auto _ : st)
+        benchmark::DoNotOptimize(bp_difference_skewed_avx2(c));
+    st.SetItemsProcessed((int64_t)st.iterations() * (st.range(0) + st.range(1)));
+    bp_free(c);
+}
+BENCHMARK(BM_DifferenceSkewedAvx2)
+    ->Args({125000, 1000000})
+    ->Args({62500, 1000000})
+    ->Args({31250, 1000000})
+    ->Args({10000, 1000000})
+    ->Args({1000, 1000000})
+    ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -128,3 +128,17 @@ size_t bp_difference(void *p)
     em_postings_difference(c->a, c->na, c->b, c->nb, &c->out);
     return c->out.n;
 }
+
+size_t bp_difference_avx2(void *p)
+{
+    bp_ctx_t *c = p;
+    em_postings_difference_avx2(c->a, c->na, c->b, c->nb, &c->out);
+    return c->out.n;
+}
+
+size_t bp_difference_skewed_avx2(void *p)
+{
+    bp_ctx_t *c = p;
+    em_postings_difference_skewed_avx2(c->a, c->na, c->b, c->nb, &c->out);
+    return c->out.n;
+}

@@ -186,13 +186,67 @@ out:
     return ok;
 }
 
+/* Is there a '|' outside every group and class? */
+static bool top_level_alternation(const char *s, size_t n)
+{
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\') {
+            i++;
+        } else if (c == '[') {
+            i++;
+            if (i < n && s[i] == '^')
+                i++;
+            if (i < n && s[i] == ']')
+                i++;
+            while (i < n && s[i] != ']')
+                i += s[i] == '\\' ? 2 : 1;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* For a regex without a fast path: the literal run at its start, which every match begins with, unless
+ * a top-level '|' offers other beginnings. A quantifier after the run may make its last character optional
+ * or repeat it, so that character (a whole UTF-8 sequence) is left out then. */
+static void find_prefix(em_matcher_t *m, const char *s, size_t n)
+{
+    if (top_level_alternation(s, n))
+        return;
+    em_buf_t b;
+    em_buf_init(&b);
+    size_t pos = 0;
+    /* Stopping at an escape such as \d (scan_literal's false) still leaves a required run before it. */
+    bool at_meta = scan_literal(s, n, &pos, &b);
+    if (at_meta && pos < n && b.len > 0 && strchr("?*+{", s[pos])) {
+        while (b.len > 0 && ((unsigned char)b.data[b.len - 1] & 0xc0) == 0x80)
+            b.len--; /* continuation bytes */
+        if (b.len > 0)
+            b.len--; /* the lead byte, or an ASCII character */
+    }
+    if (b.len > 0) {
+        m->prefix = em_strndup(b.data, b.len);
+        m->prefix_len = b.len;
+    }
+    em_buf_fini(&b);
+}
+
 static void classify(em_matcher_t *m)
 {
     const char *s = m->value;
     size_t n = m->value_len;
     strip_groups(&s, &n);
-    if (!classify_alternation(m, s, n) && !classify_affix(m, s, n))
+    if (!classify_alternation(m, s, n) && !classify_affix(m, s, n)) {
         m->fast = EM_MATCH_FAST_NONE;
+        find_prefix(m, s, n);
+    }
 }
 
 /* ---- public API ---- */
@@ -231,6 +285,7 @@ void em_matcher_fini(em_matcher_t *m)
     free(m->set);
     free(m->set_len);
     free(m->affix);
+    free(m->prefix);
     memset(m, 0, sizeof(*m));
 }
 
@@ -271,6 +326,8 @@ static bool regex_matches(const em_matcher_t *m, const char *v, size_t n)
         return n > 0;
     case EM_MATCH_FAST_NONE:
     default:
+        if (m->prefix && (n < m->prefix_len || memcmp(v, m->prefix, m->prefix_len) != 0))
+            return false;
         return em_regex_match(m->re, v, n);
     }
 }

@@ -17,6 +17,9 @@
  * (Values in the index are valid UTF-8; on invalid UTF-8 the fast paths treat bytes as characters, as
  * Go's regexp does, where PCRE2 would refuse the match.)
  *
+ * Other regexes keep the literal prefix every match must start with ("host-0[0-9]+" -> "host-0"), so values
+ * without it are rejected before PCRE2 runs.
+ *
  * EQ and NEQ always use the LITERAL path on 'value'. The literal values of a matcher (EQ/NEQ's value, a
  * regex's literal or set) let the index look values up directly instead of scanning them all.
  *
@@ -62,6 +65,8 @@ typedef struct em_matcher {
     size_t n_set;
     char *affix; /* regex LITERAL: the unescaped literal; PREFIX / SUFFIX / CONTAINS: the literal part */
     size_t affix_len;
+    char *prefix; /* EM_MATCH_FAST_NONE: a literal every match starts with (prefilter), or NULL */
+    size_t prefix_len;
 } em_matcher_t;
 
 /* Initialise 'm' (storage owned by the caller; name and value are copied). Returns EM_OK, or EM_EINVAL

@@ -7,7 +7,10 @@
  *
  * DATA STRUCTURES.
  *     ix->names   cds_lfht (RCU lock-free hash table): name string -> name_ent
- *     name_ent    interned name; 'values', a cds_lfht: value string -> value_ent
+ *     name_ent    interned name; 'values', a cds_lfht: value string -> value_ent (lookups); 'arr', an
+ *                 RCU-published array of (value_ent, value string) in creation order (scans: regexes,
+ *                 label values), append-only, a dropped value's slot cleared, compacted copy-on-write
+ *                 once half the slots are dead
  *     value_ent   interned value; 'list', an RCU pointer to a plist
  *     plist       { n, cap, v[cap] }: the sorted refs of the series having name=value
  *     ix->all     a plist of every series (the "all postings" list)
@@ -40,15 +43,23 @@
  * every remove() and whenever it holds EM_MEMINDEX_GARBAGE_ITEMS items or EM_MEMINDEX_GARBAGE_BYTES bytes,
  * so the memory an idle writer keeps unreturned is bounded. Publication uses C11 release stores and
  * acquire loads (what rcu_assign_pointer / rcu_dereference do, in a form ThreadSanitizer understands).
+ * ThreadSanitizer cannot see grace periods (liburcu is not instrumented): in TSan builds the reader
+ * functions and the garbage callbacks annotate them (__tsan_release / __tsan_acquire). Code elsewhere
+ * that reads interned strings of series being removed concurrently would need the same annotation.
  *
  * OWNERSHIP. The index owns every structure above. Pointers to interned strings handed out by add() stay
  * valid until the series is removed and a grace period has passed. Readers' results (postings, string
  * lists) are copies owned by the caller.
  *
  * COSTS. add(): two hash lookups per label plus an amortised O(1) append; remove(): proportional to the
- * lengths of the lists of the removed series' labels plus the all-list, and no others. select(): one
- * hash lookup per literal value of EQ/set matchers, a scan of a label's values only for other regexes
- * (and for name="" / name!="" which need every value), then SIMD set algebra (engine/postings.h).
+ * lengths of the lists of the removed series' labels plus the all-list, and no others (plus, amortised, the
+ * compaction of value arrays whose slots it cleared). select(): one hash lookup per literal value of
+ * EQ/set matchers, a scan of a label's value array only for other regexes (and for name="" / name!=""
+ * which need every value); then the matchers are applied smallest first: a matcher with several values
+ * is either merged and intersected, or, when much bigger than the running result, intersected value by
+ * value (the lists of one label's values are disjoint) and the small parts merged; negative lists are
+ * merged and subtracted, or subtracted one by one from a small result (engine/postings.h does the SIMD
+ * set algebra).
  */
 #ifndef EMBER_ENGINE_MEMINDEX_H
 #define EMBER_ENGINE_MEMINDEX_H

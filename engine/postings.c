@@ -323,14 +323,68 @@ static void union_heap(const em_postings_span_t *lists, size_t k, size_t total, 
     free(pos);
 }
 
+/* Dense unions: when the refs span a range at most EM_POSTINGS_BITMAP_SPAN times their total count, setting
+ * bits in a bitmap (span / 8 bytes, so at most 8 bytes per input ref) and reading them back is linear and
+ * nearly branch-free, where the heap pays log k unpredictable compares per ref. */
+#define EM_POSTINGS_BITMAP_SPAN 64
+
+static void union_bitmap(const em_postings_span_t *lists, size_t k, uint32_t lo, uint32_t hi, size_t total,
+                         em_postings_t *out)
+{
+    size_t words = (size_t)((hi - lo) >> 6) + 1;
+    uint64_t *bm = em_calloc(words, sizeof(uint64_t));
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < lists[i].n; j++) {
+            uint32_t x = lists[i].v[j] - lo;
+            bm[x >> 6] |= 1ull << (x & 63);
+        }
+    em_postings_reserve(out, total + EM_POSTINGS_SLACK);
+    uint32_t *o = out->v;
+    size_t m = 0;
+    for (size_t w = 0; w < words; w++) {
+        for (uint64_t b = bm[w]; b; b &= b - 1)
+            o[m++] = lo + (uint32_t)(w << 6) + (uint32_t)__builtin_ctzll(b);
+    }
+    out->n = m;
+    free(bm);
+}
+
+/* Lists that already follow each other (each starts after the previous one ends) are concatenated. This is
+ * common: the head allocates refs in creation order, so the series of one target form a run. */
+static bool concat_if_ordered(const em_postings_span_t *lists, size_t k, size_t total, em_postings_t *out)
+{
+    bool have_prev = false;
+    uint32_t prev_last = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (lists[i].n == 0)
+            continue;
+        if (have_prev && lists[i].v[0] <= prev_last)
+            return false;
+        prev_last = lists[i].v[lists[i].n - 1];
+        have_prev = true;
+    }
+    em_postings_reserve(out, total + EM_POSTINGS_SLACK);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (lists[i].n)
+            memcpy(out->v + m, lists[i].v, lists[i].n * sizeof(uint32_t));
+        m += lists[i].n;
+    }
+    out->n = m;
+    return true;
+}
+
 void em_postings_union_k(const em_postings_span_t *lists, size_t k, em_postings_t *out)
 {
     size_t total = 0, nonempty = 0, last = 0;
+    uint32_t lo = UINT32_MAX, hi = 0;
     for (size_t i = 0; i < k; i++) {
         total += lists[i].n;
         if (lists[i].n) {
             nonempty++;
             last = i;
+            lo = lists[i].v[0] < lo ? lists[i].v[0] : lo;
+            hi = lists[i].v[lists[i].n - 1] > hi ? lists[i].v[lists[i].n - 1] : hi;
         }
     }
     if (nonempty == 0) {
@@ -343,6 +397,12 @@ void em_postings_union_k(const em_postings_span_t *lists, size_t k, em_postings_
     }
     if (k == 2) {
         em_postings_union(lists[0].v, lists[0].n, lists[1].v, lists[1].n, out);
+        return;
+    }
+    if (concat_if_ordered(lists, k, total, out))
+        return;
+    if ((hi - lo) / EM_POSTINGS_BITMAP_SPAN <= total) {
+        union_bitmap(lists, k, lo, hi, total, out);
         return;
     }
     union_heap(lists, k, total, out);
@@ -403,6 +463,13 @@ void em_postings_difference(const uint32_t *a, size_t na, const uint32_t *b, siz
     } else if (nb == 0 || b[nb - 1] < a[0] || a[na - 1] < b[0]) {
         memcpy(out->v, a, na * sizeof(uint32_t));
         out->n = na;
+    } else if (choose() == em_postings_intersect_avx2) {
+        if (nb / EM_POSTINGS_SKEW_RATIO >= na)
+            em_postings_difference_skewed_avx2(a, na, b, nb, out);
+        else if (na / EM_POSTINGS_DIFF_AVX2_GALLOP_RATIO >= nb)
+            out->n = diff_gallop_a(a, na, b, nb, out->v);
+        else
+            em_postings_difference_avx2(a, na, b, nb, out);
     } else if (nb / EM_POSTINGS_GALLOP_RATIO > na) {
         out->n = diff_gallop_b(a, na, b, nb, out->v);
     } else if (na / EM_POSTINGS_GALLOP_RATIO > nb) {

@@ -11,6 +11,7 @@
 #include "engine/postings.h"
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <pthread.h>
 
 #include "engine/postings_int.h"
@@ -46,6 +47,70 @@ static void build_tables(void)
     }
 }
 
+/* The 8x8 all-against-all compare of the intersection kernel: bit i says a's lane i occurs in b's block. */
+__attribute__((target("avx2"))) static inline unsigned avx2_block_mask(__m256i va, __m256i vb)
+{
+    __m256i vs = _mm256_permute2x128_si256(vb, vb, 1);
+    __m256i e0 = _mm256_or_si256(_mm256_cmpeq_epi32(va, vb),
+                                 _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1))));
+    __m256i e1 = _mm256_or_si256(_mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2))),
+                                 _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3))));
+    __m256i e2 = _mm256_or_si256(_mm256_cmpeq_epi32(va, vs),
+                                 _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vs, _MM_SHUFFLE(0, 3, 2, 1))));
+    __m256i e3 = _mm256_or_si256(_mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vs, _MM_SHUFFLE(1, 0, 3, 2))),
+                                 _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vs, _MM_SHUFFLE(2, 1, 0, 3))));
+    __m256i eq = _mm256_or_si256(_mm256_or_si256(e0, e1), _mm256_or_si256(e2, e3));
+    return (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq));
+}
+
+/* a AND NOT b. A block of a may meet several blocks of b, so the lanes found so far accumulate in 'found'
+ * and the block's other lanes are emitted only when it advances. */
+__attribute__((target("avx2"))) static size_t avx2_diff_kernel(const uint32_t *a, size_t na,
+                                                               const uint32_t *b, size_t nb, uint32_t *out)
+{
+    size_t i = 0, j = 0, k = 0;
+    unsigned found = 0;
+    while (i + 8 <= na && j + 8 <= nb) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(b + j));
+        found |= avx2_block_mask(va, vb);
+        uint32_t amax = a[i + 7], bmax = b[j + 7];
+        bool adv_a = amax <= bmax, adv_b = bmax <= amax;
+        unsigned emit = adv_a ? ~found & 0xff : 0;
+        __m256i packed = _mm256_permutevar8x32_epi32(va, _mm256_loadu_si256((const __m256i *)avx_perm[emit]));
+        _mm256_storeu_si256((__m256i *)(out + k), packed);
+        k += popcount8[emit];
+        found = adv_a ? 0 : found;
+        i += adv_a ? 8 : 0;
+        j += adv_b ? 8 : 0;
+    }
+    if (found) {
+        /* b ran short in the middle of a's block: finish the block against the rest of b by hand. */
+        for (unsigned lane = 0; lane < 8; lane++) {
+            uint32_t x = a[i + lane];
+            if (found & (1u << lane))
+                continue;
+            while (j < nb && b[j] < x)
+                j++;
+            if (j < nb && b[j] == x)
+                j++;
+            else
+                out[k++] = x;
+        }
+        i += 8;
+    }
+    while (i < na && j < nb) {
+        uint32_t x = a[i], y = b[j];
+        out[k] = x;
+        k += x < y;
+        i += x <= y;
+        j += y <= x;
+    }
+    while (i < na)
+        out[k++] = a[i++];
+    return k;
+}
+
 __attribute__((target("sse4.1"))) static size_t sse41_kernel(const uint32_t *a, size_t na, const uint32_t *b,
                                                              size_t nb, uint32_t *out)
 {
@@ -76,22 +141,7 @@ __attribute__((target("avx2"))) static size_t avx2_kernel(const uint32_t *a, siz
     while (i + 8 <= na && j + 8 <= nb) {
         __m256i va = _mm256_loadu_si256((const __m256i *)(a + i));
         __m256i vb = _mm256_loadu_si256((const __m256i *)(b + j));
-        /* In-lane rotations cover b's lanes of the same 128-bit half; swapping the halves covers the rest. */
-        __m256i vs = _mm256_permute2x128_si256(vb, vb, 1);
-        __m256i e0 =
-            _mm256_or_si256(_mm256_cmpeq_epi32(va, vb),
-                            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vb, _MM_SHUFFLE(0, 3, 2, 1))));
-        __m256i e1 =
-            _mm256_or_si256(_mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vb, _MM_SHUFFLE(1, 0, 3, 2))),
-                            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vb, _MM_SHUFFLE(2, 1, 0, 3))));
-        __m256i e2 =
-            _mm256_or_si256(_mm256_cmpeq_epi32(va, vs),
-                            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vs, _MM_SHUFFLE(0, 3, 2, 1))));
-        __m256i e3 =
-            _mm256_or_si256(_mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vs, _MM_SHUFFLE(1, 0, 3, 2))),
-                            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32(vs, _MM_SHUFFLE(2, 1, 0, 3))));
-        __m256i eq = _mm256_or_si256(_mm256_or_si256(e0, e1), _mm256_or_si256(e2, e3));
-        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq));
+        unsigned mask = avx2_block_mask(va, vb);
         __m256i packed = _mm256_permutevar8x32_epi32(va, _mm256_loadu_si256((const __m256i *)avx_perm[mask]));
         _mm256_storeu_si256((__m256i *)(out + k), packed);
         k += popcount8[mask];
@@ -107,8 +157,10 @@ __attribute__((target("avx2"))) static size_t avx2_kernel(const uint32_t *a, siz
  * four broadcast compares. After EM_SKIP_BLOCKS blocks without reaching x the gap is large: gallop. */
 #define EM_SKIP_BLOCKS 8
 
-__attribute__((target("avx2"))) static size_t avx2_skewed_kernel(const uint32_t *s, size_t ns,
-                                                                 const uint32_t *l, size_t nl, uint32_t *out)
+/* With 'keep_found' it emits the refs of s found in l (intersection), otherwise those not found
+ * (difference s AND NOT l). */
+__attribute__((target("avx2"), always_inline)) static inline size_t
+avx2_skewed_kernel(const uint32_t *s, size_t ns, const uint32_t *l, size_t nl, uint32_t *out, bool keep_found)
 {
     size_t k = 0, pos = 0, i = 0;
     for (; i < ns; i++) {
@@ -129,15 +181,29 @@ __attribute__((target("avx2"))) static size_t avx2_skewed_kernel(const uint32_t 
                                      _mm256_or_si256(_mm256_cmpeq_epi32(vx, _mm256_loadu_si256(blk + 2)),
                                                      _mm256_cmpeq_epi32(vx, _mm256_loadu_si256(blk + 3))));
         out[k] = x;
-        k += !_mm256_testz_si256(eq, eq);
+        k += !_mm256_testz_si256(eq, eq) == keep_found;
     }
     /* The rest of the long list is shorter than a block. */
-    for (; i < ns && pos < nl; i++) {
+    for (; i < ns; i++) {
         pos = em_postings_gallop_int(l, pos, nl, s[i]);
-        if (pos < nl && l[pos] == s[i])
+        bool found = pos < nl && l[pos] == s[i];
+        if (found == keep_found)
             out[k++] = s[i];
     }
     return k;
+}
+
+/* Instantiations of the skewed kernel with its mode fixed, so each loop is compiled without the flag. */
+__attribute__((target("avx2"))) static size_t avx2_skewed_isect(const uint32_t *s, size_t ns,
+                                                                const uint32_t *l, size_t nl, uint32_t *out)
+{
+    return avx2_skewed_kernel(s, ns, l, nl, out, true);
+}
+
+__attribute__((target("avx2"))) static size_t avx2_skewed_diff(const uint32_t *s, size_t ns,
+                                                               const uint32_t *l, size_t nl, uint32_t *out)
+{
+    return avx2_skewed_kernel(s, ns, l, nl, out, false);
 }
 
 void em_postings_intersect_sse41(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
@@ -160,5 +226,20 @@ void em_postings_intersect_skewed_avx2(const uint32_t *a, size_t na, const uint3
                                        em_postings_t *out)
 {
     em_postings_reserve(out, (na < nb ? na : nb) + EM_POSTINGS_SLACK);
-    out->n = na <= nb ? avx2_skewed_kernel(a, na, b, nb, out->v) : avx2_skewed_kernel(b, nb, a, na, out->v);
+    out->n = na <= nb ? avx2_skewed_isect(a, na, b, nb, out->v) : avx2_skewed_isect(b, nb, a, na, out->v);
+}
+
+void em_postings_difference_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                 em_postings_t *out)
+{
+    pthread_once(&tables_once, build_tables);
+    em_postings_reserve(out, na + EM_POSTINGS_SLACK);
+    out->n = avx2_diff_kernel(a, na, b, nb, out->v);
+}
+
+void em_postings_difference_skewed_avx2(const uint32_t *a, size_t na, const uint32_t *b, size_t nb,
+                                        em_postings_t *out)
+{
+    em_postings_reserve(out, na + EM_POSTINGS_SLACK);
+    out->n = avx2_skewed_diff(a, na, b, nb, out->v);
 }

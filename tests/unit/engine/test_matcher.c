@@ -148,6 +148,46 @@ Test(engine_matcher, classifies_fast_paths)
     }
 }
 
+Test(engine_matcher, other_regexes_keep_their_literal_prefix_as_a_prefilter)
+{
+    static const struct {
+        const char *pattern, *prefix;
+    } c[] = {
+        {"host-0[0-9]+", "host-0"},
+        {"(host-0[0-9]+)", "host-0"},
+        {"ab*", "a"},
+        {"ab+", "a"},
+        {"ab{2}", "a"},
+        {"a\\.?", "a"},
+        {"x\xc3\xa9?", "x"}, /* the whole optional code point goes */
+        {"\xc3\xa9?", NULL},
+        {"ab\\d+", "ab"},
+        {"a(b|c)", "a"},
+        {"a|b[0-9]", NULL},
+        {"(?i)ab", NULL},
+        {"[ab]c", NULL},
+        {"ab(?i)c", "ab"},
+        {"^ab", NULL},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        em_matcher_t m;
+        init_ok(&m, EM_MATCH_RE, "x", c[i].pattern);
+        cr_assert_eq(m.fast, EM_MATCH_FAST_NONE, "%s", c[i].pattern);
+        if (c[i].prefix)
+            cr_assert(m.prefix && strcmp(m.prefix, c[i].prefix) == 0, "%s: prefix %s, want %s", c[i].pattern,
+                      m.prefix ? m.prefix : "(none)", c[i].prefix);
+        else
+            cr_assert_null(m.prefix, "%s: prefix %s, want none", c[i].pattern, m.prefix);
+        em_matcher_fini(&m);
+    }
+    em_matcher_t m;
+    init_ok(&m, EM_MATCH_RE, "x", "x\xc3\xa9?y");
+    cr_assert(em_matcher_matches(&m, "xy", 2));
+    cr_assert(em_matcher_matches(&m, "x\xc3\xa9y", 4));
+    cr_assert(!em_matcher_matches(&m, "y", 1));
+    em_matcher_fini(&m);
+}
+
 Test(engine_matcher, set_values_for_direct_lookups)
 {
     em_matcher_t m;
@@ -304,8 +344,9 @@ Test(engine_matcher, fast_paths_agree_with_pcre2_on_random_strings)
 
 Test(engine_matcher, random_patterns_agree_with_pcre2)
 {
-    static const char *const tokens[] = {"a", "b", "o", "\xc3\xa9", "\\.", ".", ".*",  ".+",
-                                         "|", "(", ")", "(?:",      "*",   "?", "\\|", "(?i)"};
+    static const char *const tokens[] = {"a",   "b",    "o", "\xc3\xa9", "\\.", ".",   ".*",
+                                         ".+",  "|",    "(", ")",        "(?:", "*",   "?",
+                                         "\\|", "(?i)", "+", "{2}",      "\\d", "[ab]"};
     uint64_t seed = 20240601;
     size_t compiled = 0, fast = 0;
     for (int i = 0; i < 4000; i++) {

@@ -461,6 +461,49 @@ Test(engine_memindex, long_lists_grow_and_stay_sorted)
     em_memindex_free(ix);
 }
 
+/* Shapes that take select()'s other strategies: a small result against a big multi-value group
+ * (intersect per list, then merge) and against many negative lists (subtract one by one). */
+Test(engine_memindex, select_strategies_for_skewed_groups_equal_brute_force)
+{
+    enum { N = 3000 };
+    tseries_t *ts = calloc(N, sizeof(*ts));
+    em_memindex_t *ix = em_memindex_new();
+    for (uint32_t i = 0; i < N; i++) {
+        char spec[128];
+        snprintf(spec, sizeof(spec), "__name__=m%u,host=h%03u%s", i % 3, i % 300,
+                 i % 97 == 0 ? ",rare=1" : "");
+        tseries_set(&ts[i], i, spec);
+        em_memindex_add(ix, i, &ts[i].ls, NULL);
+    }
+    static const struct {
+        const char *name;
+        em_match_type_t t;
+        const char *v;
+    } q[][3] = {
+        {{"rare", EM_MATCH_EQ, "1"}, {"host", EM_MATCH_RE, "h.*"}, {NULL, 0, NULL}},
+        {{"rare", EM_MATCH_EQ, "1"}, {"host", EM_MATCH_RE, "h1.*"}, {"__name__", EM_MATCH_RE, "m0|m2"}},
+        {{"rare", EM_MATCH_EQ, "1"}, {"host", EM_MATCH_EQ, ""}, {NULL, 0, NULL}},
+        {{"rare", EM_MATCH_EQ, "1"}, {"host", EM_MATCH_NRE, "h0.*"}, {NULL, 0, NULL}},
+        {{"rare", EM_MATCH_EQ, "1"}, {"host", EM_MATCH_NRE, "h0.*|h1.*"}, {"__name__", EM_MATCH_NEQ, "m1"}},
+        {{"__name__", EM_MATCH_RE, "m0|m1"}, {"host", EM_MATCH_RE, "h00.*"}, {"rare", EM_MATCH_EQ, ""}},
+        {{"host", EM_MATCH_RE, "h.*"}, {"__name__", EM_MATCH_RE, "m.*"}, {"rare", EM_MATCH_NEQ, ""}},
+    };
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        em_matcher_t ms[3];
+        const em_matcher_t *mp[3];
+        size_t n = 0;
+        for (; n < 3 && q[i][n].name; n++) {
+            mk(&ms[n], q[i][n].name, q[i][n].t, q[i][n].v);
+            mp[n] = &ms[n];
+        }
+        check_select(ix, ts, N, mp, n, "skewed");
+        for (size_t j = 0; j < n; j++)
+            em_matcher_fini(&ms[j]);
+    }
+    em_memindex_free(ix);
+    free(ts);
+}
+
 /* ---- randomized: adds, removals and selects against brute force ---- */
 
 static uint64_t rnd(uint64_t *s)

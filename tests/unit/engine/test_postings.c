@@ -125,6 +125,14 @@ static void check_all_ops(const uint32_t *a, size_t na, const uint32_t *b, size_
     cr_assert(got.n == nw && (nw == 0 || memcmp(got.v, want, nw * 4) == 0),
               "%s: difference: got %zu want %zu", what, got.n, nw);
     cr_assert(em_postings_is_sorted(got.v, got.n));
+    if (em_postings_cpu_has_avx2()) {
+        em_postings_difference_avx2(a, na, b, nb, &got);
+        cr_assert(got.n == nw && (nw == 0 || memcmp(got.v, want, nw * 4) == 0),
+                  "%s: difference avx2: got %zu want %zu", what, got.n, nw);
+        em_postings_difference_skewed_avx2(a, na, b, nb, &got);
+        cr_assert(got.n == nw && (nw == 0 || memcmp(got.v, want, nw * 4) == 0),
+                  "%s: difference skewed avx2: got %zu want %zu", what, got.n, nw);
+    }
 
     em_postings_fini(&got);
     free(want);
@@ -297,4 +305,63 @@ Test(engine_postings, dispatcher_names_an_implementation)
 {
     const char *n = em_postings_simd_name();
     cr_assert(strcmp(n, "avx2") == 0 || strcmp(n, "sse4.1") == 0 || strcmp(n, "scalar") == 0, "%s", n);
+}
+
+/* Both union_k strategies: dense inputs (bitmap) and sparse ones spread over the whole uint32 range (heap).
+ */
+Test(engine_postings, union_k_dense_and_sparse_agree_with_pairwise_unions)
+{
+    for (int sparse = 0; sparse < 2; sparse++) {
+        for (uint64_t seed = 1; seed <= 20; seed++) {
+            uint64_t st = seed * 31 + (uint64_t)sparse;
+            size_t k = 3 + rnd(&st) % 10;
+            em_postings_span_t spans[16];
+            uint32_t *lists[16];
+            for (size_t i = 0; i < k; i++) {
+                size_t n = rnd(&st) % 500;
+                lists[i] = random_list(&st, n, 0, 5000);
+                if (sparse)
+                    for (size_t j = 0; j < n; j++)
+                        lists[i][j] = lists[i][j] * 850000u + (uint32_t)i;
+                spans[i] = (em_postings_span_t){lists[i], n};
+            }
+            em_postings_t got, want, tmp;
+            em_postings_init(&got);
+            em_postings_init(&want);
+            em_postings_init(&tmp);
+            em_postings_union_k(spans, k, &got);
+            for (size_t i = 0; i < k; i++) {
+                em_postings_union(want.v, want.n, lists[i], spans[i].n, &tmp);
+                em_postings_assign(&want, tmp.v, tmp.n);
+            }
+            cr_assert_eq(got.n, want.n, "sparse %d seed %llu: %zu refs, want %zu", sparse,
+                         (unsigned long long)seed, got.n, want.n);
+            cr_assert(want.n == 0 || memcmp(got.v, want.v, want.n * 4) == 0, "sparse %d seed %llu", sparse,
+                      (unsigned long long)seed);
+            for (size_t i = 0; i < k; i++)
+                free(lists[i]);
+            em_postings_fini(&got);
+            em_postings_fini(&want);
+            em_postings_fini(&tmp);
+        }
+    }
+}
+
+Test(engine_postings, union_k_concatenates_lists_that_follow_each_other)
+{
+    uint32_t a[] = {1, 2, 3}, b[] = {7, 9}, c[] = {10, 4000000000u}, d[] = {9, 11};
+    em_postings_span_t ordered[] = {{a, 3}, {NULL, 0}, {b, 2}, {c, 2}};
+    em_postings_t got;
+    em_postings_init(&got);
+    em_postings_union_k(ordered, 4, &got);
+    uint32_t want[] = {1, 2, 3, 7, 9, 10, 4000000000u};
+    cr_assert_eq(got.n, 7);
+    cr_assert(memcmp(got.v, want, sizeof(want)) == 0);
+    /* touching but overlapping at 9: not concatenated, still correct */
+    em_postings_span_t overlap[] = {{a, 3}, {b, 2}, {d, 2}};
+    em_postings_union_k(overlap, 3, &got);
+    uint32_t want2[] = {1, 2, 3, 7, 9, 11};
+    cr_assert_eq(got.n, 6);
+    cr_assert(memcmp(got.v, want2, sizeof(want2)) == 0);
+    em_postings_fini(&got);
 }
