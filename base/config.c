@@ -353,6 +353,7 @@ out:
     if (have_doc)
         yaml_document_delete(&doc);
     em_buf_fini(&c.path);
+    free(c.seen);
     cfg_free_struct(&cfg_type_scrape_file, tmp);
     free(tmp);
     free(text);
@@ -422,6 +423,7 @@ out:
     if (have_doc)
         yaml_document_delete(&doc);
     em_buf_fini(&c.path);
+    free(c.seen);
     if (rc != EM_OK) {
         em_config_free(cfg);
         return rc;

@@ -23,6 +23,7 @@
 
 #define CFG_MAX_DEPTH 64
 #define CFG_MAX_VISITS (1u << 20)
+#define CFG_MAX_REVISITS (1u << 17) /* nodes read again through aliases */
 
 typedef struct cfg_ctx {
     const char *file; /* name used in messages */
@@ -30,6 +31,8 @@ typedef struct cfg_ctx {
     yaml_document_t *doc;
     em_buf_t path;    /* dotted path of the node being read: "scrape_configs[0].relabel_configs[1]" */
     size_t visits;
+    size_t revisits;
+    uint8_t *seen; /* one flag per document node: read already (lazily allocated) */
     int depth;
     char qbuf[4][256]; /* rotating buffers for cfg_q() */
     int qnext;

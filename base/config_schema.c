@@ -930,7 +930,9 @@ static const cfg_field_t rr_fields[] = {
     FIELD(em_remote_read_config_t, "name", CK_STR, CF_OMITEMPTY, name),
     FSUB(em_remote_read_config_t, NULL, CK_INLINE, 0, http, http_type),
     FIELD(em_remote_read_config_t, "required_matchers", CK_LABELS, CF_OMITEMPTY, required_matchers),
-    FIELD(em_remote_read_config_t, "filter_external_labels", CK_BOOL, CF_OMITEMPTY, filter_external_labels),
+    /* Prometheus marks it omitempty, so "false" vanishes from its output; printed always here so that
+     * the output reads back as the same configuration. */
+    FIELD(em_remote_read_config_t, "filter_external_labels", CK_BOOL, 0, filter_external_labels),
 };
 static const cfg_type_t rr_type = TYPE("remote_read", em_remote_read_config_t, rr_fields, rr_init, rr_check, false);
 

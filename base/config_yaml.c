@@ -361,10 +361,20 @@ yaml_node_t *cfg_node(cfg_ctx_t *c, int index)
     return yaml_document_get_node(c->doc, index);
 }
 
+/* Count one node read; a document whose aliases expand it past the bounds is refused. */
 static int visit(cfg_ctx_t *c, const yaml_node_t *n)
 {
     if (++c->visits > CFG_MAX_VISITS)
-        return cfg_fail(c, n, "document too large: more than %u nodes after expanding aliases", CFG_MAX_VISITS);
+        return cfg_fail(c, n, "document too large: more than %u nodes", CFG_MAX_VISITS);
+    size_t total = (size_t)(c->doc->nodes.top - c->doc->nodes.start);
+    size_t idx = (size_t)(n - c->doc->nodes.start);
+    if (idx >= total)
+        return EM_OK;
+    if (!c->seen)
+        c->seen = em_calloc(total, 1);
+    if (c->seen[idx] && ++c->revisits > CFG_MAX_REVISITS)
+        return cfg_fail(c, n, "document too large: aliases expand to more than %u nodes", CFG_MAX_REVISITS);
+    c->seen[idx] = 1;
     return EM_OK;
 }
 
@@ -925,12 +935,14 @@ static int parse_field(cfg_ctx_t *c, const cfg_field_t *f, char *base, yaml_node
     }
     case CK_LIST: return parse_list(c, f, base, v);
     case CK_IGNORE: return EM_OK;
-    case CK_UNSUPPORTED:
+    case CK_UNSUPPORTED: {
         if (cfg_is_null(v))
             return EM_OK;
-        if (c->path.len)
-            return cfg_fail(c, v, "%s: %s is not supported by ember", c->path.data, f->key);
+        const char *dot = strrchr(c->path.data, '.'); /* the path ends with this key */
+        if (dot)
+            return cfg_fail(c, v, "%.*s: %s is not supported by ember", (int)(dot - c->path.data), c->path.data, f->key);
         return cfg_fail(c, v, "%s is not supported by ember", f->key);
+    }
     case CK_INLINE: break;
     }
     return EM_OK;
