@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -131,7 +132,6 @@ static int bind_socket(const char *addr, int port_override, int *out_fd, int *ou
             continue;
         int on = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
             struct sockaddr_storage ss;
@@ -692,11 +692,18 @@ int em_http_server_new(const em_http_opts_t *o, em_http_server_t **out, em_err_t
         s->threads[i].fd = -1;
     if (o->tls_cert_file && o->tls_key_file && (rc = setup_tls(s, err)) != EM_OK)
         goto out;
+    /* One listening socket, shared by every loop (each accepts from its own descriptor of it). Not
+     * SO_REUSEPORT: a second server on the same address must fail, not silently share the port. */
     int port = 0;
-    for (int i = 0; i < s->n_threads; i++) {
-        rc = bind_socket(o->listen, i == 0 ? 0 : port, &s->threads[i].fd, &port, err);
-        if (rc != EM_OK)
+    rc = bind_socket(o->listen, 0, &s->threads[0].fd, &port, err);
+    if (rc != EM_OK)
+        goto out;
+    for (int i = 1; i < s->n_threads; i++) {
+        s->threads[i].fd = fcntl(s->threads[0].fd, F_DUPFD_CLOEXEC, 0);
+        if (s->threads[i].fd < 0) {
+            rc = em_err_sys(err, EM_EIO, errno, "dup listening socket");
             goto out;
+        }
     }
     s->port = port;
 
@@ -777,6 +784,29 @@ void em_http_server_stop(em_http_server_t *s, int64_t timeout_ms)
     s->started = false;
 }
 
+/* Entries left on a context's timeouts after its loop stopped (the graceful-shutdown timer, timers of
+ * connections closed in the last iteration) would trip h2o's checks at dispose; nothing runs them any
+ * more, so they are unlinked. */
+static void drain_timeout(h2o_timeout_t *t)
+{
+    while (!h2o_linklist_is_empty(&t->_entries)) {
+        h2o_timeout_entry_t *e = H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, t->_entries.next);
+        h2o_timeout_unlink(e);
+    }
+}
+
+static void drain_timeouts(h2o_context_t *ctx)
+{
+    drain_timeout(&ctx->zero_timeout);
+    drain_timeout(&ctx->one_sec_timeout);
+    drain_timeout(&ctx->hundred_ms_timeout);
+    drain_timeout(&ctx->handshake_timeout);
+    drain_timeout(&ctx->http1.req_timeout);
+    drain_timeout(&ctx->http2.idle_timeout);
+    drain_timeout(&ctx->http2.graceful_shutdown_timeout);
+    drain_timeout(&ctx->proxy.io_timeout);
+}
+
 void em_http_server_free(em_http_server_t *s)
 {
     if (!s)
@@ -790,6 +820,7 @@ void em_http_server_free(em_http_server_t *s)
                 h2o_socket_close(t->listener);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->job_receiver);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->stop_receiver);
+            drain_timeouts(&t->ctx);
             h2o_context_dispose(&t->ctx);
             /* Let the loop run once so sockets closed above are released. */
             h2o_evloop_run(t->loop, 0);

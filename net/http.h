@@ -1,7 +1,8 @@
 /* net/http.h -- Ember's HTTP server: h2o event loops, routing, parameters, deferred work, responses.
  *
- * DESIGN. 'n_threads' event-loop threads each own an h2o context and a listening socket on the same
- * address (SO_REUSEPORT: the kernel spreads connections). Every connection speaks HTTP/1.1, HTTP/2 with
+ * DESIGN. 'n_threads' event-loop threads each own an h2o context and a descriptor of one shared
+ * listening socket; each loop accepts from it. (Not SO_REUSEPORT: a second server on the same address
+ * must fail to start, not silently share the port.) Every connection speaks HTTP/1.1, HTTP/2 with
  * prior knowledge (h2c), HTTP/1.1 Upgrade to h2c, and, when a certificate is configured, TLS with h2 by
  * ALPN. Requests are routed by exact path (or by prefix for routes registered with a trailing '*') to
  * an em_http_handler_fn, on the loop thread. A handler either answers at once (cheap work only) or

@@ -288,8 +288,7 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
     copy_str(&s->o.listen);
     copy_str(&s->o.route_prefix);
     copy_str(&s->o.external_url);
-    copy_str(&s->o.tls_cert_file);
-    copy_str(&s->o.tls_key_file);
+    copy_str(&s->o.web_config_file);
     copy_str(&s->o.data_dir);
     copy_str(&s->o.config_file);
     s->start_ms = em_now_ms();
@@ -321,9 +320,7 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
                          .max_body_bytes = o->max_body_bytes,
                          .max_connections = o->max_connections,
                          .read_timeout_ms = o->read_timeout_ms,
-                         .route_prefix = s->o.route_prefix,
-                         .tls_cert_file = s->o.tls_cert_file,
-                         .tls_key_file = s->o.tls_key_file};
+                         .route_prefix = s->o.route_prefix};
     rc = em_http_server_new(&ho, &s->http, err);
     if (rc != EM_OK)
         goto fail;
@@ -387,8 +384,7 @@ void em_server_stop(em_server_t *s)
     free((char *)s->o.listen);
     free((char *)s->o.route_prefix);
     free((char *)s->o.external_url);
-    free((char *)s->o.tls_cert_file);
-    free((char *)s->o.tls_key_file);
+    free((char *)s->o.web_config_file);
     free((char *)s->o.data_dir);
     free((char *)s->o.config_file);
     free(s);

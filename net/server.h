@@ -33,7 +33,7 @@ typedef struct em_server_opts {
     int64_t read_timeout_ms;
     const char *route_prefix;
     const char *external_url;
-    const char *tls_cert_file, *tls_key_file;
+    const char *web_config_file; /* TLS and basic auth (exporter-toolkit format) */
     bool enable_lifecycle, enable_admin_api, enable_remote_write;
 
     const char *data_dir;      /* --storage.tsdb.path */
