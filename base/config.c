@@ -214,7 +214,7 @@ static int yaml_error(cfg_ctx_t *c, const yaml_parser_t *p, const char *text, si
 }
 
 /* Parse the first YAML document of text into doc. */
-static int load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc)
+int cfg_load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
@@ -281,7 +281,7 @@ static int validate_remotes(cfg_ctx_t *c, em_config_t *cfg, yaml_node_t *root)
     return EM_OK;
 }
 
-static int read_file(const char *path, char **text, size_t *n, em_err_t *err)
+int cfg_read_file(const char *path, char **text, size_t *n, em_err_t *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -309,7 +309,7 @@ static int read_file(const char *path, char **text, size_t *n, em_err_t *err)
     return EM_OK;
 }
 
-static char *dir_of(const char *path)
+char *cfg_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -323,7 +323,7 @@ static int load_scrape_file(cfg_ctx_t *parent, em_config_t *cfg, const char *pat
 {
     char *text = NULL;
     size_t n = 0;
-    int rc = read_file(path, &text, &n, parent->err);
+    int rc = cfg_read_file(path, &text, &n, parent->err);
     if (rc)
         return rc;
     cfg_ctx_t c = {.file = path, .err = parent->err};
@@ -331,7 +331,7 @@ static int load_scrape_file(cfg_ctx_t *parent, em_config_t *cfg, const char *pat
     em_config_t *tmp = em_malloc(sizeof(*tmp));
     cfg_init_struct(&cfg_type_scrape_file, tmp);
     bool have_doc = false;
-    if ((rc = load_doc(&c, text, n, &doc)))
+    if ((rc = cfg_load_doc(&c, text, n, &doc)))
         goto out;
     have_doc = true;
     c.doc = &doc;
@@ -340,7 +340,7 @@ static int load_scrape_file(cfg_ctx_t *parent, em_config_t *cfg, const char *pat
         goto out;
     size_t from = cfg->n_scrape_configs;
     for (size_t i = 0; i < tmp->n_scrape_configs; i++) {
-        char *dir = dir_of(path);
+        char *dir = cfg_dir_of(path);
         cfg_set_directory(&cfg_type_scrape, tmp->scrape_configs[i], dir);
         free(dir);
         em_grow((void **)&cfg->scrape_configs, &(size_t){cfg->n_scrape_configs}, cfg->n_scrape_configs + 1,
@@ -402,7 +402,7 @@ static int load(const char *text, size_t n, const char *name, const char *dir, e
         rc = em_err_set(err, EM_ELIMIT, "%s: file larger than %u bytes", name, EM_CONFIG_MAX_FILE_BYTES);
         goto out;
     }
-    if ((rc = load_doc(&c, text, n, &doc)))
+    if ((rc = cfg_load_doc(&c, text, n, &doc)))
         goto out;
     have_doc = true;
     c.doc = &doc;
@@ -441,10 +441,10 @@ int em_config_load_file(const char *path, em_config_t **out, em_err_t *err)
 {
     char *text = NULL;
     size_t n = 0;
-    int rc = read_file(path, &text, &n, err);
+    int rc = cfg_read_file(path, &text, &n, err);
     if (rc)
         return rc;
-    char *dir = dir_of(path);
+    char *dir = cfg_dir_of(path);
     rc = load(text, n, path, dir, out, err);
     free(dir);
     free(text);

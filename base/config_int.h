@@ -140,6 +140,13 @@ bool cfg_utf8_valid(const char *s, size_t n);
 int cfg_scrape_validate(cfg_ctx_t *c, em_scrape_config_t *sc, const em_global_config_t *g, yaml_node_t *node);
 int cfg_global_finish(cfg_ctx_t *c, em_global_config_t *g, yaml_node_t *node);
 
+/* --- files and documents (config.c) --- */
+/* Read a whole file (at most EM_CONFIG_MAX_FILE_BYTES; EM_ELIMIT beyond) into *text (free()). */
+int cfg_read_file(const char *path, char **text, size_t *n, em_err_t *err);
+/* Parse the first YAML document of text into doc (yaml_document_delete it on EM_OK). */
+int cfg_load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc);
+char *cfg_dir_of(const char *path); /* "." for a bare name */
+
 /* --- rendering (config_render.c) --- */
 void cfg_render_struct_yaml(const cfg_type_t *t, const void *obj, bool show_secrets, em_buf_t *out);
 
