@@ -76,7 +76,8 @@ static int parse_unit(const char *s, size_t n, const unit_t *units, int64_t *out
             if (strlen(units[k].name) == i - u0 && memcmp(units[k].name, s + u0, i - u0) == 0)
                 u = &units[k];
         if (!u)
-            return em_err_set(err, EM_EINVAL, "units: unknown unit %.*s in %.*s", (int)(i - u0), s + u0, (int)n, s);
+            return em_err_set(err, EM_EINVAL, "units: unknown unit %.*s in %.*s", (int)(i - u0), s + u0,
+                              (int)n, s);
         f += g * u->mult;
     }
     if (neg)
@@ -101,7 +102,8 @@ size_t em_bytes_format(int64_t bytes, char *out)
     int64_t n = bytes;
     for (int i = 0; i < 7; i++) {
         if (n % 1024 != 0 || (i == 0 && n == 0))
-            snprintf(parts[6 - i], sizeof(parts[0]), "%lld%s%s", (long long)(n % 1024), si[i], i == 0 ? "B" : "iB");
+            snprintf(parts[6 - i], sizeof(parts[0]), "%lld%s%s", (long long)(n % 1024), si[i],
+                     i == 0 ? "B" : "iB");
         n /= 1024;
         if (n == 0)
             break;
@@ -207,8 +209,9 @@ static int yaml_error(cfg_ctx_t *c, const yaml_parser_t *p, const char *text, si
     }
     if (p->context)
         return em_err_set(c->err, EM_EINVAL, "%s:%zu:%zu: yaml: %s %s at line %zu column %zu", c->file,
-                          p->problem_mark.line + 1, p->problem_mark.column + 1, p->problem ? p->problem : "error",
-                          p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+                          p->problem_mark.line + 1, p->problem_mark.column + 1,
+                          p->problem ? p->problem : "error", p->context, p->context_mark.line + 1,
+                          p->context_mark.column + 1);
     return em_err_set(c->err, EM_EINVAL, "%s:%zu:%zu: yaml: %s", c->file, p->problem_mark.line + 1,
                       p->problem_mark.column + 1, p->problem ? p->problem : "error");
 }
@@ -231,7 +234,8 @@ int cfg_load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc)
 static yaml_node_t *item_node(cfg_ctx_t *c, yaml_node_t *root, const char *key, size_t i)
 {
     yaml_node_t *l = cfg_find(c, root, key);
-    if (!l || l->type != YAML_SEQUENCE_NODE || (size_t)(l->data.sequence.items.top - l->data.sequence.items.start) <= i)
+    if (!l || l->type != YAML_SEQUENCE_NODE ||
+        (size_t)(l->data.sequence.items.top - l->data.sequence.items.start) <= i)
         return root;
     return cfg_node(c, l->data.sequence.items.start[i]);
 }
@@ -256,7 +260,8 @@ static int validate_jobs(cfg_ctx_t *c, em_config_t *cfg, yaml_node_t *root, size
             if (k < from)
                 return cfg_fail(c, node, "found multiple scrape configs with job name %s, first found in %s",
                                 cfg_q(c, sc->job_name), cfg->source);
-            return cfg_fail(c, node, "found multiple scrape configs with job name %s", cfg_q(c, sc->job_name));
+            return cfg_fail(c, node, "found multiple scrape configs with job name %s",
+                            cfg_q(c, sc->job_name));
         }
     }
     return EM_OK;
@@ -388,7 +393,8 @@ static void expand_external_labels(em_config_t *cfg)
     }
 }
 
-static int load(const char *text, size_t n, const char *name, const char *dir, em_config_t **out, em_err_t *err)
+static int load(const char *text, size_t n, const char *name, const char *dir, em_config_t **out,
+                em_err_t *err)
 {
     cfg_ctx_t c = {.file = name, .err = err};
     em_config_t *cfg = em_malloc(sizeof(*cfg));

@@ -16,7 +16,7 @@
 #include "base/webconfig.h"
 
 struct em_webconfig_cache {
-    pthread_mutex_t mu; /* guards slots */
+    pthread_mutex_t mu;        /* guards slots */
     pthread_mutex_t bcrypt_mu; /* one bcrypt at a time */
     uint64_t seed1, seed2;
     struct {
@@ -58,7 +58,8 @@ static int names_check(cfg_ctx_t *c, const em_config_strs_t *s, yaml_node_t *nod
         for (size_t k = 0; k < n_names && !ok; k++)
             ok = strcmp(s->v[i], names[k]) == 0;
         if (!ok)
-            return cfg_failp(c, cfg_node(c, node->data.sequence.items.start[i]), "unknown %s: %s", what, s->v[i]);
+            return cfg_failp(c, cfg_node(c, node->data.sequence.items.start[i]), "unknown %s: %s", what,
+                             s->v[i]);
     }
     return EM_OK;
 }
@@ -113,8 +114,10 @@ static int bcrypt_hash_check(cfg_ctx_t *c, const char *h, yaml_node_t *pos)
     if (n < 59)
         return cfg_failp(c, pos, "crypto/bcrypt: hashedSecret too short to be a bcrypted password");
     if (h[0] != '$' || h[1] > '2')
-        return cfg_failp(c, pos, "crypto/bcrypt: bcrypt algorithm version '%c' requested is newer than current "
-                                 "version '2'", h[1]);
+        return cfg_failp(c, pos,
+                         "crypto/bcrypt: bcrypt algorithm version '%c' requested is newer than current "
+                         "version '2'",
+                         h[1]);
     size_t at = h[2] == '$' ? 3 : 4;
     if (h[1] != '2' || (at == 4 && h[2] != 'a' && h[2] != 'b' && h[2] != 'y') || h[at - 1] != '$')
         return cfg_failp(c, pos, "crypto/bcrypt: hashedSecret is not a bcrypt hash");
@@ -141,9 +144,9 @@ static int users_check(cfg_ctx_t *c, void *field, yaml_node_t *node)
 /* ---------------------------------------------------------------------------------------------- */
 /* Tables                                                                                           */
 
-#define W(key, kind, flags, member, check)                                                                \
-    {                                                                                                     \
-        key, kind, flags, (uint16_t)offsetof(em_webconfig_tls_t, member), 0, NULL, NULL, check             \
+#define W(key, kind, flags, member, check)                                                                   \
+    {                                                                                                        \
+        key, kind, flags, (uint16_t)offsetof(em_webconfig_tls_t, member), 0, NULL, NULL, check               \
     }
 
 static void tls_init(void *obj)
@@ -169,12 +172,17 @@ static const cfg_field_t tls_fields[] = {
     W("prefer_server_cipher_suites", CK_BOOL, 0, prefer_server_cipher_suites, NULL),
     W("client_allowed_sans", CK_STRS, 0, client_allowed_sans, NULL),
 };
-static const cfg_type_t tls_type = {"tls_server_config", sizeof(em_webconfig_tls_t), tls_fields,
-                                    EM_ARRAY_LEN(tls_fields), tls_init, NULL, false};
+static const cfg_type_t tls_type = {"tls_server_config",
+                                    sizeof(em_webconfig_tls_t),
+                                    tls_fields,
+                                    EM_ARRAY_LEN(tls_fields),
+                                    tls_init,
+                                    NULL,
+                                    false};
 
-#define WC(key, kind, member, check)                                                                      \
-    {                                                                                                     \
-        key, kind, 0, (uint16_t)offsetof(em_webconfig_t, member), 0, NULL, NULL, check                     \
+#define WC(key, kind, member, check)                                                                         \
+    {                                                                                                        \
+        key, kind, 0, (uint16_t)offsetof(em_webconfig_t, member), 0, NULL, NULL, check                       \
     }
 
 static void http_init(void *obj)
@@ -186,15 +194,20 @@ static const cfg_field_t http_fields[] = {
     WC("http2", CK_BOOL, http2, NULL),
     WC("headers", CK_KVS, headers, headers_check),
 };
-static const cfg_type_t http_type = {"http_server_config", sizeof(em_webconfig_t), http_fields,
-                                     EM_ARRAY_LEN(http_fields), http_init, NULL, false};
+static const cfg_type_t http_type = {"http_server_config",
+                                     sizeof(em_webconfig_t),
+                                     http_fields,
+                                     EM_ARRAY_LEN(http_fields),
+                                     http_init,
+                                     NULL,
+                                     false};
 
 static const cfg_field_t rate_fields[] = {
     WC("burst", CK_INT, rate_limit_burst, NULL),
     WC("interval", CK_DUR, rate_limit_interval_ms, NULL),
 };
-static const cfg_type_t rate_type = {"rate_limit", sizeof(em_webconfig_t), rate_fields, EM_ARRAY_LEN(rate_fields),
-                                     NULL, NULL, false};
+static const cfg_type_t rate_type = {
+    "rate_limit", sizeof(em_webconfig_t), rate_fields, EM_ARRAY_LEN(rate_fields), NULL, NULL, false};
 
 static const cfg_field_t web_fields[] = {
     {"tls_server_config", CK_EMBED, 0, (uint16_t)offsetof(em_webconfig_t, tls), 0, &tls_type, NULL, NULL},
@@ -202,8 +215,8 @@ static const cfg_field_t web_fields[] = {
     {"rate_limit", CK_GROUP, 0, 0, 0, &rate_type, NULL, NULL},
     WC("basic_auth_users", CK_KVS, users, users_check),
 };
-static const cfg_type_t web_type = {"web_config", sizeof(em_webconfig_t), web_fields, EM_ARRAY_LEN(web_fields),
-                                    NULL, NULL, false};
+static const cfg_type_t web_type = {
+    "web_config", sizeof(em_webconfig_t), web_fields, EM_ARRAY_LEN(web_fields), NULL, NULL, false};
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Validation after reading (exporter-toolkit's ConfigToTLSConfig)                                 */
@@ -251,8 +264,8 @@ static int tls_validate(cfg_ctx_t *c, em_webconfig_tls_t *t, yaml_node_t *root)
 {
     yaml_node_t *node = cfg_find(c, root, "tls_server_config");
     yaml_node_t *pos = node ? node : root;
-    t->enabled = set(t->cert_file) || set(t->cert) || set(t->key_file) || set(t->key) || set(t->client_ca_file) ||
-                 set(t->client_ca) || set(t->client_auth_type);
+    t->enabled = set(t->cert_file) || set(t->cert) || set(t->key_file) || set(t->key) ||
+                 set(t->client_ca_file) || set(t->client_ca) || set(t->client_auth_type);
     if (!t->enabled)
         return EM_OK;
     if (!set(t->cert_file) && !set(t->cert))
@@ -261,12 +274,14 @@ static int tls_validate(cfg_ctx_t *c, em_webconfig_tls_t *t, yaml_node_t *root)
         return cfg_fail(c, pos, "missing one of key or key_file (tls_server_config)");
     yaml_node_t *v;
     int rc;
-    if (set(t->cert_file) && (rc = readable(c, (v = cfg_find(c, node, "cert_file")) ? v : pos, "cert_file", t->cert_file)))
+    if (set(t->cert_file) &&
+        (rc = readable(c, (v = cfg_find(c, node, "cert_file")) ? v : pos, "cert_file", t->cert_file)))
         return rc;
-    if (set(t->key_file) && (rc = readable(c, (v = cfg_find(c, node, "key_file")) ? v : pos, "key_file", t->key_file)))
+    if (set(t->key_file) &&
+        (rc = readable(c, (v = cfg_find(c, node, "key_file")) ? v : pos, "key_file", t->key_file)))
         return rc;
-    if (set(t->client_ca_file) &&
-        (rc = readable(c, (v = cfg_find(c, node, "client_ca_file")) ? v : pos, "client_ca_file", t->client_ca_file)))
+    if (set(t->client_ca_file) && (rc = readable(c, (v = cfg_find(c, node, "client_ca_file")) ? v : pos,
+                                                 "client_ca_file", t->client_ca_file)))
         return rc;
     if (client_auth_parse(t->client_auth_type ? t->client_auth_type : "", &t->client_auth) != EM_OK)
         return cfg_fail(c, (v = cfg_find(c, node, "client_auth_type")) ? v : pos, "invalid ClientAuth: %s",
@@ -293,8 +308,8 @@ static em_webconfig_cache_t *cache_new(void)
     return k;
 }
 
-int em_webconfig_load_string(const char *text, size_t n, const char *name, const char *dir, em_webconfig_t **out,
-                             em_err_t *err)
+int em_webconfig_load_string(const char *text, size_t n, const char *name, const char *dir,
+                             em_webconfig_t **out, em_err_t *err)
 {
     cfg_ctx_t c = {.file = name ? name : "<string>", .err = err};
     em_webconfig_t *w = em_malloc(sizeof(*w));

@@ -46,12 +46,12 @@ typedef enum em_client_auth {
 typedef struct em_webconfig_tls {
     char *cert, *key, *client_ca; /* inline PEM; key is a secret */
     char *cert_file, *key_file, *client_ca_file;
-    char *client_auth_type; /* as written; NULL when not set */
-    em_config_strs_t cipher_suites;      /* IANA names as Go spells them, validated */
-    em_config_strs_t curve_preferences;  /* CurveP256, CurveP384, CurveP521, X25519, X25519MLKEM768 */
-    em_tls_version_t min_version;        /* default TLS12 */
-    em_tls_version_t max_version;        /* default TLS13 */
-    bool prefer_server_cipher_suites;    /* default true */
+    char *client_auth_type;             /* as written; NULL when not set */
+    em_config_strs_t cipher_suites;     /* IANA names as Go spells them, validated */
+    em_config_strs_t curve_preferences; /* CurveP256, CurveP384, CurveP521, X25519, X25519MLKEM768 */
+    em_tls_version_t min_version;       /* default TLS12 */
+    em_tls_version_t max_version;       /* default TLS13 */
+    bool prefer_server_cipher_suites;   /* default true */
     em_config_strs_t client_allowed_sans;
     /* Derived at load: */
     bool enabled; /* any TLS setting given: serve HTTPS */
@@ -62,11 +62,11 @@ typedef struct em_webconfig_cache em_webconfig_cache_t;
 
 typedef struct em_webconfig {
     em_webconfig_tls_t tls;
-    bool http2;               /* default true */
-    em_config_kvs_t headers;  /* extra response headers */
+    bool http2;              /* default true */
+    em_config_kvs_t headers; /* extra response headers */
     int64_t rate_limit_burst;
     int64_t rate_limit_interval_ms;
-    em_config_kvs_t users;    /* user -> bcrypt hash, sorted by user */
+    em_config_kvs_t users;       /* user -> bcrypt hash, sorted by user */
     em_webconfig_cache_t *cache; /* guarded by its own mutex */
 } em_webconfig_t;
 
@@ -76,8 +76,8 @@ typedef struct em_webconfig {
 int em_webconfig_load_file(const char *path, em_webconfig_t **out, em_err_t *err);
 
 /* As above from memory; relative paths are resolved against 'dir' (NULL: as written). */
-int em_webconfig_load_string(const char *text, size_t n, const char *name, const char *dir, em_webconfig_t **out,
-                             em_err_t *err);
+int em_webconfig_load_string(const char *text, size_t n, const char *name, const char *dir,
+                             em_webconfig_t **out, em_err_t *err);
 
 void em_webconfig_free(em_webconfig_t *w); /* NULL allowed */
 

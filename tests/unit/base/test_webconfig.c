@@ -106,34 +106,42 @@ Test(base_webconfig, invalid_files_give_exact_errors)
 {
     char want[512];
     snprintf(want, sizeof(want),
-             "web.yml:3:13: failed to read key_file (%s/missing.key): open %s/missing.key: no such file or directory",
+             "web.yml:3:13: failed to read key_file (%s/missing.key): open %s/missing.key: no such file or "
+             "directory",
              dir, dir);
     expect_err("tls_server_config:\n  cert_file: server.crt\n  key_file: missing.key\n", want);
-    snprintf(want, sizeof(want),
-             "web.yml:2:14: failed to read cert_file (%s/nope.crt): open %s/nope.crt: no such file or directory", dir,
-             dir);
+    snprintf(
+        want, sizeof(want),
+        "web.yml:2:14: failed to read cert_file (%s/nope.crt): open %s/nope.crt: no such file or directory",
+        dir, dir);
     expect_err("tls_server_config:\n  cert_file: nope.crt\n  key_file: server.key\n", want);
     expect_err("tls_server_config:\n  cert_file: server.crt\n",
                "web.yml:2:3: missing one of key or key_file (tls_server_config)");
     expect_err("tls_server_config:\n  key_file: server.key\n",
                "web.yml:2:3: missing one of cert or cert_file (tls_server_config)");
-    expect_err("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: Sometimes\n",
+    expect_err("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: "
+               "Sometimes\n",
                "web.yml:4:21: invalid ClientAuth: Sometimes");
-    expect_err("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.pem\n",
-               "web.yml:2:3: client CA's have been configured without a Client Auth Policy");
+    expect_err(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.pem\n",
+        "web.yml:2:3: client CA's have been configured without a Client Auth Policy");
     expect_err("tls_server_config:\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
                "web.yml:2:19: unknown cipher: TLS_RSA_WITH_RC4_128_SHA (tls_server_config.cipher_suites)");
     expect_err("tls_server_config:\n  min_version: SSL3\n",
                "web.yml:2:16: unknown TLS version: SSL3 (tls_server_config.min_version)");
-    expect_err("http_server_config:\n  headers:\n    X-Powered-By: ember\n",
-               "web.yml:3:5: HTTP header \"X-Powered-By\" can not be configured (http_server_config.headers)");
+    expect_err(
+        "http_server_config:\n  headers:\n    X-Powered-By: ember\n",
+        "web.yml:3:5: HTTP header \"X-Powered-By\" can not be configured (http_server_config.headers)");
     expect_err("http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
-               "web.yml:3:5: invalid value for X-Frame-Options. Expected one of: [\"deny\" \"sameorigin\"], but got: "
+               "web.yml:3:5: invalid value for X-Frame-Options. Expected one of: [\"deny\" \"sameorigin\"], "
+               "but got: "
                "\"allow\" (http_server_config.headers)");
-    expect_err("basic_auth_users:\n  alice: plaintext\n",
-               "web.yml:2:10: crypto/bcrypt: hashedSecret too short to be a bcrypted password (basic_auth_users)");
-    expect_err("basic_auth_users:\n  alice: $2b$99$ldShmXr6eGp5/vJdlq5JMeuxiW44jY8GSPq56.VnPfyHIIFfdjUKG\n",
-               "web.yml:2:10: crypto/bcrypt: bcrypt cost 99 is outside allowed range (4,31) (basic_auth_users)");
+    expect_err(
+        "basic_auth_users:\n  alice: plaintext\n",
+        "web.yml:2:10: crypto/bcrypt: hashedSecret too short to be a bcrypted password (basic_auth_users)");
+    expect_err(
+        "basic_auth_users:\n  alice: $2b$99$ldShmXr6eGp5/vJdlq5JMeuxiW44jY8GSPq56.VnPfyHIIFfdjUKG\n",
+        "web.yml:2:10: crypto/bcrypt: bcrypt cost 99 is outside allowed range (4,31) (basic_auth_users)");
     expect_err("tls_config:\n  cert_file: server.crt\n", "web.yml:1:1: unknown field \"tls_config\"");
 }
 
