@@ -774,8 +774,8 @@ static int read_tlsver(cfg_ctx_t *c, yaml_node_t *v, em_tls_version_t *out)
     *out = EM_TLS_ANY;
     if (cfg_is_null(v))
         return EM_OK;
-    const char *s;
-    size_t n;
+    const char *s = "";
+    size_t n = 0;
     int rc = read_text(c, v, &s, &n);
     if (rc)
         return rc;
@@ -884,8 +884,8 @@ static int parse_field(cfg_ctx_t *c, const cfg_field_t *f, char *base, yaml_node
     int rc = EM_OK, b;
     int64_t sv;
     uint64_t uv;
-    const char *s;
-    size_t n;
+    const char *s = "";
+    size_t n = 0;
     em_err_t e;
     switch ((cfg_kind_t)f->kind) {
     case CK_STR:
