@@ -44,6 +44,15 @@ static bool empty(const char *s)
     return !s || !*s;
 }
 
+/* Replace a NULL or empty string with a default. */
+static void default_str(char **s, const char *dflt)
+{
+    if (empty(*s)) {
+        free(*s);
+        *s = em_strdup(dflt);
+    }
+}
+
 /* The position for a message about 'key' of mapping 'node': its value, else the mapping itself. */
 static yaml_node_t *at(cfg_ctx_t *c, yaml_node_t *node, const char *key)
 {
@@ -602,6 +611,9 @@ static int scrape_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
     }
     if (empty(s->job_name))
         return cfg_failp(c, node, "job_name is empty");
+    /* A null or empty scheme or path would make every target URL invalid; take the defaults instead. */
+    default_str(&s->scheme, "http");
+    default_str(&s->metrics_path, "/metrics");
     int rc = http_check(c, &s->http, node);
     if (rc)
         return rc;
@@ -792,6 +804,7 @@ static int api_version_check(cfg_ctx_t *c, void *field, yaml_node_t *node)
 static int am_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
 {
     em_alertmanager_config_t *a = obj;
+    default_str(&a->scheme, "http");
     int rc = http_check(c, &a->http, node);
     if (rc)
         return rc;
@@ -937,6 +950,7 @@ static int rw_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
     em_remote_write_config_t *r = obj;
     if (empty(r->url))
         return cfg_failp(c, node, "url for remote_write is empty");
+    default_str(&r->protobuf_message, "prometheus.WriteRequest");
     if (strcmp(r->protobuf_message, "prometheus.WriteRequest") != 0 &&
         strcmp(r->protobuf_message, "io.prometheus.write.v2.Request") != 0)
         return cfg_failp(

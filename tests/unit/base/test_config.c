@@ -574,11 +574,11 @@ Test(base_config, yaml_1_1_scalars_nulls_and_merge_keys)
 {
     em_config_t *cfg = load_ok("scrape_configs:\n"
                                "  - &base\n    job_name: a\n    honor_labels: on\n    metrics_path: /x\n"
-                               "  - <<: *base\n    job_name: b\n    metrics_path:\n");
+                               "  - <<: *base\n    job_name: b\n    honor_timestamps:\n");
     cr_assert(cfg->scrape_configs[0]->honor_labels);
     cr_assert(cfg->scrape_configs[1]->honor_labels, "merged from the anchor");
     cr_assert_str_eq(cfg->scrape_configs[1]->job_name, "b", "explicit keys win over merged ones");
-    cr_assert_null(cfg->scrape_configs[1]->metrics_path, "null sets the zero value, as go-yaml does");
+    cr_assert(!cfg->scrape_configs[1]->honor_timestamps, "null sets the zero value, as go-yaml does");
     em_config_free(cfg);
     cfg = load_ok("scrape_configs:\n  - job_name: 123\n");
     cr_assert_str_eq(cfg->scrape_configs[0]->job_name, "123", "any scalar fills a string");
@@ -700,4 +700,16 @@ Test(base_config, missing_file_is_an_io_error)
     em_err_t err;
     cr_assert_eq(em_config_load_file("/nonexistent/prometheus.yml", &cfg, &err), EM_EIO);
     cr_assert_str_eq(err.msg, "open /nonexistent/prometheus.yml: No such file or directory");
+}
+
+Test(base_config, null_strings_with_defaults_take_the_default)
+{
+    em_config_t *cfg = load_ok("scrape_configs:\n  - job_name: a\n    scheme:\n    metrics_path: ''\n"
+                               "remote_write:\n  - url: http://x\n    protobuf_message: ~\n"
+                               "alerting:\n  alertmanagers:\n    - scheme:\n");
+    cr_assert_str_eq(cfg->scrape_configs[0]->scheme, "http");
+    cr_assert_str_eq(cfg->scrape_configs[0]->metrics_path, "/metrics");
+    cr_assert_str_eq(cfg->remote_write[0]->protobuf_message, "prometheus.WriteRequest");
+    cr_assert_str_eq(cfg->alerting.alertmanagers[0]->scheme, "http");
+    em_config_free(cfg);
 }
