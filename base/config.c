@@ -76,7 +76,8 @@ static int parse_unit(const char *s, size_t n, const unit_t *units, int64_t *out
             if (strlen(units[k].name) == i - u0 && memcmp(units[k].name, s + u0, i - u0) == 0)
                 u = &units[k];
         if (!u)
-            return em_err_set(err, EM_EINVAL, "units: unknown unit %.*s in %.*s", (int)(i - u0), s + u0, (int)n, s);
+            return em_err_set(err, EM_EINVAL, "units: unknown unit %.*s in %.*s", (int)(i - u0), s + u0,
+                              (int)n, s);
         f += g * u->mult;
     }
     if (neg)
@@ -101,7 +102,8 @@ size_t em_bytes_format(int64_t bytes, char *out)
     int64_t n = bytes;
     for (int i = 0; i < 7; i++) {
         if (n % 1024 != 0 || (i == 0 && n == 0))
-            snprintf(parts[6 - i], sizeof(parts[0]), "%lld%s%s", (long long)(n % 1024), si[i], i == 0 ? "B" : "iB");
+            snprintf(parts[6 - i], sizeof(parts[0]), "%lld%s%s", (long long)(n % 1024), si[i],
+                     i == 0 ? "B" : "iB");
         n /= 1024;
         if (n == 0)
             break;
@@ -207,14 +209,15 @@ static int yaml_error(cfg_ctx_t *c, const yaml_parser_t *p, const char *text, si
     }
     if (p->context)
         return em_err_set(c->err, EM_EINVAL, "%s:%zu:%zu: yaml: %s %s at line %zu column %zu", c->file,
-                          p->problem_mark.line + 1, p->problem_mark.column + 1, p->problem ? p->problem : "error",
-                          p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+                          p->problem_mark.line + 1, p->problem_mark.column + 1,
+                          p->problem ? p->problem : "error", p->context, p->context_mark.line + 1,
+                          p->context_mark.column + 1);
     return em_err_set(c->err, EM_EINVAL, "%s:%zu:%zu: yaml: %s", c->file, p->problem_mark.line + 1,
                       p->problem_mark.column + 1, p->problem ? p->problem : "error");
 }
 
 /* Parse the first YAML document of text into doc. */
-static int load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc)
+int cfg_load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
@@ -231,7 +234,8 @@ static int load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *d
 static yaml_node_t *item_node(cfg_ctx_t *c, yaml_node_t *root, const char *key, size_t i)
 {
     yaml_node_t *l = cfg_find(c, root, key);
-    if (!l || l->type != YAML_SEQUENCE_NODE || (size_t)(l->data.sequence.items.top - l->data.sequence.items.start) <= i)
+    if (!l || l->type != YAML_SEQUENCE_NODE ||
+        (size_t)(l->data.sequence.items.top - l->data.sequence.items.start) <= i)
         return root;
     return cfg_node(c, l->data.sequence.items.start[i]);
 }
@@ -256,7 +260,8 @@ static int validate_jobs(cfg_ctx_t *c, em_config_t *cfg, yaml_node_t *root, size
             if (k < from)
                 return cfg_fail(c, node, "found multiple scrape configs with job name %s, first found in %s",
                                 cfg_q(c, sc->job_name), cfg->source);
-            return cfg_fail(c, node, "found multiple scrape configs with job name %s", cfg_q(c, sc->job_name));
+            return cfg_fail(c, node, "found multiple scrape configs with job name %s",
+                            cfg_q(c, sc->job_name));
         }
     }
     return EM_OK;
@@ -281,7 +286,7 @@ static int validate_remotes(cfg_ctx_t *c, em_config_t *cfg, yaml_node_t *root)
     return EM_OK;
 }
 
-static int read_file(const char *path, char **text, size_t *n, em_err_t *err)
+int cfg_read_file(const char *path, char **text, size_t *n, em_err_t *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -309,7 +314,7 @@ static int read_file(const char *path, char **text, size_t *n, em_err_t *err)
     return EM_OK;
 }
 
-static char *dir_of(const char *path)
+char *cfg_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -323,7 +328,7 @@ static int load_scrape_file(cfg_ctx_t *parent, em_config_t *cfg, const char *pat
 {
     char *text = NULL;
     size_t n = 0;
-    int rc = read_file(path, &text, &n, parent->err);
+    int rc = cfg_read_file(path, &text, &n, parent->err);
     if (rc)
         return rc;
     cfg_ctx_t c = {.file = path, .err = parent->err};
@@ -331,7 +336,7 @@ static int load_scrape_file(cfg_ctx_t *parent, em_config_t *cfg, const char *pat
     em_config_t *tmp = em_malloc(sizeof(*tmp));
     cfg_init_struct(&cfg_type_scrape_file, tmp);
     bool have_doc = false;
-    if ((rc = load_doc(&c, text, n, &doc)))
+    if ((rc = cfg_load_doc(&c, text, n, &doc)))
         goto out;
     have_doc = true;
     c.doc = &doc;
@@ -340,7 +345,7 @@ static int load_scrape_file(cfg_ctx_t *parent, em_config_t *cfg, const char *pat
         goto out;
     size_t from = cfg->n_scrape_configs;
     for (size_t i = 0; i < tmp->n_scrape_configs; i++) {
-        char *dir = dir_of(path);
+        char *dir = cfg_dir_of(path);
         cfg_set_directory(&cfg_type_scrape, tmp->scrape_configs[i], dir);
         free(dir);
         em_grow((void **)&cfg->scrape_configs, &(size_t){cfg->n_scrape_configs}, cfg->n_scrape_configs + 1,
@@ -388,7 +393,8 @@ static void expand_external_labels(em_config_t *cfg)
     }
 }
 
-static int load(const char *text, size_t n, const char *name, const char *dir, em_config_t **out, em_err_t *err)
+static int load(const char *text, size_t n, const char *name, const char *dir, em_config_t **out,
+                em_err_t *err)
 {
     cfg_ctx_t c = {.file = name, .err = err};
     em_config_t *cfg = em_malloc(sizeof(*cfg));
@@ -402,7 +408,7 @@ static int load(const char *text, size_t n, const char *name, const char *dir, e
         rc = em_err_set(err, EM_ELIMIT, "%s: file larger than %u bytes", name, EM_CONFIG_MAX_FILE_BYTES);
         goto out;
     }
-    if ((rc = load_doc(&c, text, n, &doc)))
+    if ((rc = cfg_load_doc(&c, text, n, &doc)))
         goto out;
     have_doc = true;
     c.doc = &doc;
@@ -441,10 +447,10 @@ int em_config_load_file(const char *path, em_config_t **out, em_err_t *err)
 {
     char *text = NULL;
     size_t n = 0;
-    int rc = read_file(path, &text, &n, err);
+    int rc = cfg_read_file(path, &text, &n, err);
     if (rc)
         return rc;
-    char *dir = dir_of(path);
+    char *dir = cfg_dir_of(path);
     rc = load(text, n, path, dir, out, err);
     free(dir);
     free(text);

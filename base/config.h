@@ -142,9 +142,9 @@ typedef struct em_oauth2 {
 } em_oauth2_t;
 
 typedef struct em_http_client_config {
-    em_basic_auth_t *basic_auth;       /* NULL when not configured */
-    em_authorization_t *authorization; /* NULL when not configured; bearer_token(_file) land here */
-    em_oauth2_t *oauth2;               /* NULL when not configured */
+    em_basic_auth_t *basic_auth;            /* NULL when not configured */
+    em_authorization_t *authorization;      /* NULL when not configured; bearer_token(_file) land here */
+    em_oauth2_t *oauth2;                    /* NULL when not configured */
     char *bearer_token, *bearer_token_file; /* always NULL after load (moved into authorization) */
     em_tls_config_t tls_config;
     bool follow_redirects; /* default true */
@@ -162,17 +162,17 @@ typedef struct em_static_config { /* one target group */
 } em_static_config_t;
 
 typedef struct em_file_sd_config {
-    em_config_strs_t files; /* joined with the config directory; globs allowed in the last element */
+    em_config_strs_t files;      /* joined with the config directory; globs allowed in the last element */
     int64_t refresh_interval_ms; /* default 5m */
 } em_file_sd_config_t;
 
 /* ---------------------------------------------------------------------------------------------- */
 
 typedef struct em_global_config {
-    int64_t scrape_interval_ms;     /* default 1m */
-    int64_t scrape_timeout_ms;      /* default min(10s, scrape_interval) */
+    int64_t scrape_interval_ms;        /* default 1m */
+    int64_t scrape_timeout_ms;         /* default min(10s, scrape_interval) */
     em_config_strs_t scrape_protocols; /* empty when not set */
-    int64_t evaluation_interval_ms; /* default 1m */
+    int64_t evaluation_interval_ms;    /* default 1m */
     int64_t rule_query_offset_ms;
     char *query_log_file;
     char *scrape_failure_log_file;
@@ -194,17 +194,17 @@ typedef struct em_scrape_config {
     bool honor_timestamps;           /* default true */
     bool track_timestamps_staleness; /* default false */
     em_config_params_t params;
-    int64_t scrape_interval_ms; /* default global */
-    int64_t scrape_timeout_ms;  /* default min(global timeout, scrape_interval) */
+    int64_t scrape_interval_ms;        /* default global */
+    int64_t scrape_timeout_ms;         /* default min(global timeout, scrape_interval) */
     em_config_strs_t scrape_protocols; /* default: Prometheus's list, most preferred first */
     char *fallback_scrape_protocol;
     int8_t scrape_native_histograms; /* 0/1 after load; default global */
     int8_t always_scrape_classic_histograms;
     int8_t convert_classic_histograms_to_nhcb;
     char *scrape_failure_log_file;
-    char *metrics_path;      /* default "/metrics" */
-    char *scheme;            /* "http" (default) or "https" */
-    bool enable_compression; /* default true */
+    char *metrics_path;            /* default "/metrics" */
+    char *scheme;                  /* "http" (default) or "https" */
+    bool enable_compression;       /* default true */
     int64_t body_size_limit_bytes; /* 0 = no limit; default global */
     uint64_t sample_limit, target_limit, label_limit, label_name_length_limit, label_value_length_limit;
     uint64_t native_histogram_bucket_limit;
@@ -227,8 +227,8 @@ typedef struct em_scrape_config {
 
 typedef struct em_alertmanager_config {
     em_http_client_config_t http;
-    char *scheme;      /* default "http" */
-    char *path_prefix; /* NULL when not set */
+    char *scheme;       /* default "http" */
+    char *path_prefix;  /* NULL when not set */
     int64_t timeout_ms; /* default 10s */
     char *api_version;  /* "v2" */
     em_relabel_config_t **relabel_configs;
@@ -261,8 +261,8 @@ typedef struct em_queue_config {
 } em_queue_config_t;
 
 typedef struct em_metadata_config {
-    bool send;                /* default true */
-    int64_t send_interval_ms; /* default 1m */
+    bool send;                    /* default true */
+    int64_t send_interval_ms;     /* default 1m */
     int64_t max_samples_per_send; /* default 2000 */
 } em_metadata_config_t;
 
@@ -304,17 +304,17 @@ typedef struct em_storage_config {
 typedef struct em_config {
     em_global_config_t global;
     em_alerting_config_t alerting;
-    em_config_strs_t rule_files;         /* patterns, joined with the config directory */
+    em_config_strs_t rule_files;          /* patterns, joined with the config directory */
     em_config_strs_t scrape_config_files; /* patterns, joined; their jobs are in scrape_configs */
-    em_scrape_config_t **scrape_configs; /* jobs from the file, then from scrape_config_files */
+    em_scrape_config_t **scrape_configs;  /* jobs from the file, then from scrape_config_files */
     size_t n_scrape_configs;
     em_storage_config_t storage;
     em_remote_write_config_t **remote_write;
     size_t n_remote_write;
     em_remote_read_config_t **remote_read;
     size_t n_remote_read;
-    char *source;  /* the file name given to load (or the name passed to load_string) */
-    char *dir;     /* directory relative paths were resolved against ("" for load_string) */
+    char *source; /* the file name given to load (or the name passed to load_string) */
+    char *dir;    /* directory relative paths were resolved against ("" for load_string) */
 } em_config_t;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -29,7 +29,7 @@ typedef struct cfg_ctx {
     const char *file; /* name used in messages */
     em_err_t *err;
     yaml_document_t *doc;
-    em_buf_t path;    /* dotted path of the node being read: "scrape_configs[0].relabel_configs[1]" */
+    em_buf_t path; /* dotted path of the node being read: "scrape_configs[0].relabel_configs[1]" */
     size_t visits;
     size_t revisits;
     uint8_t *seen; /* one flag per document node: read already (lazily allocated) */
@@ -39,30 +39,30 @@ typedef struct cfg_ctx {
 } cfg_ctx_t;
 
 typedef enum cfg_kind {
-    CK_STR,       /* char* */
-    CK_SECRET,    /* char*, rendered "<secret>" */
-    CK_BOOL,      /* bool */
-    CK_TRIBOOL,   /* int8_t: -1 unset, 0, 1 */
-    CK_DUR,       /* int64_t milliseconds */
-    CK_UINT,      /* uint64_t */
-    CK_INT,       /* int64_t */
-    CK_FLOAT,     /* double */
-    CK_BYTES,     /* int64_t bytes, Base2Bytes syntax */
-    CK_STRS,      /* em_config_strs_t */
-    CK_KVS,       /* em_config_kvs_t, map[string]string */
-    CK_LABELS,    /* em_config_kvs_t whose names are validated label names */
-    CK_PARAMS,    /* em_config_params_t, map[string][]string */
-    CK_LABELNAMES,/* em_config_strs_t of validated label names, rendered in flow style */
-    CK_URL,       /* char*, rendered with the password redacted */
-    CK_TLSVER,    /* em_tls_version_t */
-    CK_ACTION,    /* em_relabel_action_t */
-    CK_REGEX,     /* em_relabel_config_t's regex_src/regex/regex_set (offset of the struct) */
-    CK_OBJ,       /* pointer to a 'sub' struct, NULL when absent */
-    CK_EMBED,     /* a 'sub' struct stored by value */
-    CK_INLINE,    /* a 'sub' struct stored by value whose keys appear at this level */
-    CK_GROUP,     /* a mapping whose 'sub' fields are stored in this same struct (offsets from it) */
-    CK_LIST,      /* 'sub' **v at off, size_t count at off_n */
-    CK_IGNORE,    /* accepted and ignored (runtime.gogc) */
+    CK_STR,         /* char* */
+    CK_SECRET,      /* char*, rendered "<secret>" */
+    CK_BOOL,        /* bool */
+    CK_TRIBOOL,     /* int8_t: -1 unset, 0, 1 */
+    CK_DUR,         /* int64_t milliseconds */
+    CK_UINT,        /* uint64_t */
+    CK_INT,         /* int64_t */
+    CK_FLOAT,       /* double */
+    CK_BYTES,       /* int64_t bytes, Base2Bytes syntax */
+    CK_STRS,        /* em_config_strs_t */
+    CK_KVS,         /* em_config_kvs_t, map[string]string */
+    CK_LABELS,      /* em_config_kvs_t whose names are validated label names */
+    CK_PARAMS,      /* em_config_params_t, map[string][]string */
+    CK_LABELNAMES,  /* em_config_strs_t of validated label names, rendered in flow style */
+    CK_URL,         /* char*, rendered with the password redacted */
+    CK_TLSVER,      /* em_tls_version_t */
+    CK_ACTION,      /* em_relabel_action_t */
+    CK_REGEX,       /* em_relabel_config_t's regex_src/regex/regex_set (offset of the struct) */
+    CK_OBJ,         /* pointer to a 'sub' struct, NULL when absent */
+    CK_EMBED,       /* a 'sub' struct stored by value */
+    CK_INLINE,      /* a 'sub' struct stored by value whose keys appear at this level */
+    CK_GROUP,       /* a mapping whose 'sub' fields are stored in this same struct (offsets from it) */
+    CK_LIST,        /* 'sub' **v at off, size_t count at off_n */
+    CK_IGNORE,      /* accepted and ignored (runtime.gogc) */
     CK_UNSUPPORTED, /* accepted only when null; otherwise "<key> is not supported by ember" */
 } cfg_kind_t;
 
@@ -79,9 +79,9 @@ struct cfg_field {
     uint8_t kind;
     uint8_t flags;
     uint16_t off;
-    uint16_t off_n;          /* CK_LIST: offset of the count */
-    const cfg_type_t *sub;   /* CK_OBJ, CK_EMBED, CK_INLINE, CK_GROUP, CK_LIST */
-    const char *null_msg;    /* CK_LIST: message for a null item (Prometheus's) */
+    uint16_t off_n;        /* CK_LIST: offset of the count */
+    const cfg_type_t *sub; /* CK_OBJ, CK_EMBED, CK_INLINE, CK_GROUP, CK_LIST */
+    const char *null_msg;  /* CK_LIST: message for a null item (Prometheus's) */
     /* Optional check of the parsed value (at 'field', the address of the member), run after the
      * field was read; 'node' is its YAML value. Returns EM_OK or an error via cfg_fail*. */
     int (*check)(cfg_ctx_t *c, void *field, yaml_node_t *node);
@@ -92,8 +92,8 @@ struct cfg_type {
     size_t size;
     const cfg_field_t *fields;
     size_t n_fields;
-    void (*init)(void *obj);                                        /* defaults; NULL: zeroed */
-    int (*check)(cfg_ctx_t *c, void *obj, yaml_node_t *node);       /* after the mapping was read */
+    void (*init)(void *obj);                                  /* defaults; NULL: zeroed */
+    int (*check)(cfg_ctx_t *c, void *obj, yaml_node_t *node); /* after the mapping was read */
     bool sd_owner; /* knows the *_sd_configs keys, so unknown ones are "not supported", not unknown */
 };
 
@@ -113,9 +113,11 @@ const char *cfg_find_str(cfg_ctx_t *c, yaml_node_t *map, const char *key);
 
 /* --- errors --- */
 /* "<file>:<line>:<col>: <message>" at node (or without position when node is NULL). Returns EM_EINVAL. */
-int cfg_fail(cfg_ctx_t *c, const yaml_node_t *node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cfg_fail(cfg_ctx_t *c, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* As cfg_fail, with " (<path>)" appended when the path is not empty. */
-int cfg_failp(cfg_ctx_t *c, const yaml_node_t *node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cfg_failp(cfg_ctx_t *c, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Go's %q of s, in one of four rotating buffers of the context (long strings are cut). */
 const char *cfg_q(cfg_ctx_t *c, const char *s);
 void cfg_path_push_key(cfg_ctx_t *c, const char *key, size_t *saved);
@@ -139,6 +141,13 @@ bool cfg_utf8_valid(const char *s, size_t n);
 /* Scrape-job and relabel validation that needs the global section (config.c). */
 int cfg_scrape_validate(cfg_ctx_t *c, em_scrape_config_t *sc, const em_global_config_t *g, yaml_node_t *node);
 int cfg_global_finish(cfg_ctx_t *c, em_global_config_t *g, yaml_node_t *node);
+
+/* --- files and documents (config.c) --- */
+/* Read a whole file (at most EM_CONFIG_MAX_FILE_BYTES; EM_ELIMIT beyond) into *text (free()). */
+int cfg_read_file(const char *path, char **text, size_t *n, em_err_t *err);
+/* Parse the first YAML document of text into doc (yaml_document_delete it on EM_OK). */
+int cfg_load_doc(cfg_ctx_t *c, const char *text, size_t n, yaml_document_t *doc);
+char *cfg_dir_of(const char *path); /* "." for a bare name */
 
 /* --- rendering (config_render.c) --- */
 void cfg_render_struct_yaml(const cfg_type_t *t, const void *obj, bool show_secrets, em_buf_t *out);

@@ -50,10 +50,11 @@ static bool all_digits(const char *s, size_t n)
 /* Would go-yaml read this plain scalar back as something other than a string? */
 static bool looks_typed(const char *s)
 {
-    static const char *const words[] = {"", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N",
-                                        "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on",
-                                        "On", "ON", "off", "Off", "OFF", ".inf", ".Inf", ".INF", "-.inf", "-.Inf",
-                                        "-.INF", "+.inf", "+.Inf", "+.INF", ".nan", ".NaN", ".NAN"};
+    static const char *const words[] = {"",      "~",     "null",  "Null",  "NULL",  "y",    "Y",     "yes",
+                                        "Yes",   "YES",   "n",     "N",     "no",    "No",   "NO",    "true",
+                                        "True",  "TRUE",  "false", "False", "FALSE", "on",   "On",    "ON",
+                                        "off",   "Off",   "OFF",   ".inf",  ".Inf",  ".INF", "-.inf", "-.Inf",
+                                        "-.INF", "+.inf", "+.Inf", "+.INF", ".nan",  ".NaN", ".NAN"};
     for (size_t i = 0; i < EM_ARRAY_LEN(words); i++)
         if (strcmp(s, words[i]) == 0)
             return true;
@@ -85,7 +86,10 @@ static char *valid_utf8(const char *s)
         return NULL;
     em_buf_t b = EM_BUF_INIT;
     for (size_t i = 0; i < n; i++) {
-        size_t len = (unsigned char)s[i] < 0x80 ? 1 : (unsigned char)s[i] >= 0xf0 ? 4 : (unsigned char)s[i] >= 0xe0 ? 3 : 2;
+        size_t len = (unsigned char)s[i] < 0x80    ? 1
+                     : (unsigned char)s[i] >= 0xf0 ? 4
+                     : (unsigned char)s[i] >= 0xe0 ? 3
+                                                   : 2;
         if (i + len <= n && cfg_utf8_valid(s + i, len)) {
             em_buf_append(&b, s + i, len);
             i += len - 1;
@@ -141,7 +145,8 @@ static void map_end(rend_t *r)
 static void seq_start(rend_t *r, bool flow)
 {
     yaml_event_t ev;
-    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
+    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                         flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
     emit(r, &ev);
 }
 
@@ -195,29 +200,47 @@ static bool field_zero(const cfg_field_t *f, const char *base)
     switch ((cfg_kind_t)f->kind) {
     case CK_STR:
     case CK_SECRET:
-    case CK_URL: return !*(char *const *)p || !**(char *const *)p;
-    case CK_BOOL: return !*(const bool *)p;
-    case CK_TRIBOOL: return *(const int8_t *)p < 0;
+    case CK_URL:
+        return !*(char *const *)p || !**(char *const *)p;
+    case CK_BOOL:
+        return !*(const bool *)p;
+    case CK_TRIBOOL:
+        return *(const int8_t *)p < 0;
     case CK_DUR:
     case CK_INT:
-    case CK_BYTES: return *(const int64_t *)p == 0;
-    case CK_UINT: return *(const uint64_t *)p == 0;
-    case CK_FLOAT: return *(const double *)p == 0;
+    case CK_BYTES:
+        return *(const int64_t *)p == 0;
+    case CK_UINT:
+        return *(const uint64_t *)p == 0;
+    case CK_FLOAT:
+        return *(const double *)p == 0;
     case CK_STRS:
-    case CK_LABELNAMES: return ((const em_config_strs_t *)p)->n == 0;
+    case CK_LABELNAMES:
+        return ((const em_config_strs_t *)p)->n == 0;
     case CK_KVS:
-    case CK_LABELS: return ((const em_config_kvs_t *)p)->n == 0;
-    case CK_PARAMS: return ((const em_config_params_t *)p)->n == 0;
-    case CK_TLSVER: return *(const em_tls_version_t *)p == EM_TLS_ANY;
-    case CK_ACTION: return false;
-    case CK_REGEX: return !((const em_relabel_config_t *)base)->regex_set;
-    case CK_OBJ: return *(void *const *)p == NULL;
-    case CK_EMBED: return struct_zero(f->sub, p);
-    case CK_INLINE: return struct_zero(f->sub, p);
-    case CK_GROUP: return struct_zero(f->sub, base);
-    case CK_LIST: return *(const size_t *)(base + f->off_n) == 0;
+    case CK_LABELS:
+        return ((const em_config_kvs_t *)p)->n == 0;
+    case CK_PARAMS:
+        return ((const em_config_params_t *)p)->n == 0;
+    case CK_TLSVER:
+        return *(const em_tls_version_t *)p == EM_TLS_ANY;
+    case CK_ACTION:
+        return false;
+    case CK_REGEX:
+        return !((const em_relabel_config_t *)base)->regex_set;
+    case CK_OBJ:
+        return *(void *const *)p == NULL;
+    case CK_EMBED:
+        return struct_zero(f->sub, p);
+    case CK_INLINE:
+        return struct_zero(f->sub, p);
+    case CK_GROUP:
+        return struct_zero(f->sub, base);
+    case CK_LIST:
+        return *(const size_t *)(base + f->off_n) == 0;
     case CK_IGNORE:
-    case CK_UNSUPPORTED: return true;
+    case CK_UNSUPPORTED:
+        return true;
     }
     return true;
 }
@@ -248,11 +271,21 @@ static void emit_value(rend_t *r, const cfg_field_t *f, const char *base)
     const char *p = base + f->off;
     char num[EM_FLOAT_BUF];
     switch ((cfg_kind_t)f->kind) {
-    case CK_STR: str(r, *(char *const *)p); break;
-    case CK_SECRET: str(r, r->show_secrets ? *(char *const *)p : "<secret>"); break;
-    case CK_URL: url(r, *(char *const *)p); break;
-    case CK_BOOL: raw(r, *(const bool *)p ? "true" : "false"); break;
-    case CK_TRIBOOL: raw(r, *(const int8_t *)p > 0 ? "true" : "false"); break;
+    case CK_STR:
+        str(r, *(char *const *)p);
+        break;
+    case CK_SECRET:
+        str(r, r->show_secrets ? *(char *const *)p : "<secret>");
+        break;
+    case CK_URL:
+        url(r, *(char *const *)p);
+        break;
+    case CK_BOOL:
+        raw(r, *(const bool *)p ? "true" : "false");
+        break;
+    case CK_TRIBOOL:
+        raw(r, *(const int8_t *)p > 0 ? "true" : "false");
+        break;
     case CK_DUR:
         em_duration_format(*(const int64_t *)p, num);
         raw(r, num);
@@ -273,10 +306,16 @@ static void emit_value(rend_t *r, const cfg_field_t *f, const char *base)
         em_fmt_float(*(const double *)p, 'g', num);
         raw(r, num);
         break;
-    case CK_STRS: strs(r, (const em_config_strs_t *)p, false); break;
-    case CK_LABELNAMES: strs(r, (const em_config_strs_t *)p, true); break;
+    case CK_STRS:
+        strs(r, (const em_config_strs_t *)p, false);
+        break;
+    case CK_LABELNAMES:
+        strs(r, (const em_config_strs_t *)p, true);
+        break;
     case CK_KVS:
-    case CK_LABELS: emit_kvs(r, (const em_config_kvs_t *)p); break;
+    case CK_LABELS:
+        emit_kvs(r, (const em_config_kvs_t *)p);
+        break;
     case CK_PARAMS: {
         const em_config_params_t *m = (const em_config_params_t *)p;
         map_start(r);
@@ -292,11 +331,21 @@ static void emit_value(rend_t *r, const cfg_field_t *f, const char *base)
         raw(r, names[*(const em_tls_version_t *)p]);
         break;
     }
-    case CK_ACTION: str(r, em_relabel_action_name(*(const em_relabel_action_t *)p)); break;
-    case CK_REGEX: str(r, ((const em_relabel_config_t *)base)->regex_src); break;
-    case CK_OBJ: emit_struct(r, f->sub, *(const char *const *)p); break;
-    case CK_EMBED: emit_struct(r, f->sub, p); break;
-    case CK_GROUP: emit_struct(r, f->sub, base); break;
+    case CK_ACTION:
+        str(r, em_relabel_action_name(*(const em_relabel_action_t *)p));
+        break;
+    case CK_REGEX:
+        str(r, ((const em_relabel_config_t *)base)->regex_src);
+        break;
+    case CK_OBJ:
+        emit_struct(r, f->sub, *(const char *const *)p);
+        break;
+    case CK_EMBED:
+        emit_struct(r, f->sub, p);
+        break;
+    case CK_GROUP:
+        emit_struct(r, f->sub, base);
+        break;
     case CK_LIST: {
         const char *const *arr = *(const char *const *const *)p;
         size_t n = *(const size_t *)(base + f->off_n);
@@ -308,7 +357,8 @@ static void emit_value(rend_t *r, const cfg_field_t *f, const char *base)
     }
     case CK_INLINE:
     case CK_IGNORE:
-    case CK_UNSUPPORTED: break;
+    case CK_UNSUPPORTED:
+        break;
     }
 }
 

@@ -9,39 +9,48 @@
 #include "base/config_int.h"
 #include "base/mem.h"
 
-#define FIELD(T, key, kind, flags, member)                                                                \
-    {                                                                                                     \
-        key, kind, flags, (uint16_t)offsetof(T, member), 0, NULL, NULL, NULL                               \
+#define FIELD(T, key, kind, flags, member)                                                                   \
+    {                                                                                                        \
+        key, kind, flags, (uint16_t)offsetof(T, member), 0, NULL, NULL, NULL                                 \
     }
-#define FCHECK(T, key, kind, flags, member, fn)                                                           \
-    {                                                                                                     \
-        key, kind, flags, (uint16_t)offsetof(T, member), 0, NULL, NULL, fn                                 \
+#define FCHECK(T, key, kind, flags, member, fn)                                                              \
+    {                                                                                                        \
+        key, kind, flags, (uint16_t)offsetof(T, member), 0, NULL, NULL, fn                                   \
     }
-#define FSUB(T, key, kind, flags, member, sub)                                                            \
-    {                                                                                                     \
-        key, kind, flags, (uint16_t)offsetof(T, member), 0, &sub, NULL, NULL                               \
+#define FSUB(T, key, kind, flags, member, sub)                                                               \
+    {                                                                                                        \
+        key, kind, flags, (uint16_t)offsetof(T, member), 0, &sub, NULL, NULL                                 \
     }
-#define FGROUP(key, flags, sub)                                                                           \
-    {                                                                                                     \
-        key, CK_GROUP, flags, 0, 0, &sub, NULL, NULL                                                       \
+#define FGROUP(key, flags, sub)                                                                              \
+    {                                                                                                        \
+        key, CK_GROUP, flags, 0, 0, &sub, NULL, NULL                                                         \
     }
-#define FLIST(T, key, member, count, sub, nullmsg)                                                        \
-    {                                                                                                     \
-        key, CK_LIST, CF_OMITEMPTY, (uint16_t)offsetof(T, member), (uint16_t)offsetof(T, count), &sub,      \
-            nullmsg, NULL                                                                                 \
+#define FLIST(T, key, member, count, sub, nullmsg)                                                           \
+    {                                                                                                        \
+        key, CK_LIST, CF_OMITEMPTY, (uint16_t)offsetof(T, member), (uint16_t)offsetof(T, count), &sub,       \
+            nullmsg, NULL                                                                                    \
     }
-#define FUNSUP(key)                                                                                       \
-    {                                                                                                     \
-        key, CK_UNSUPPORTED, CF_OMITEMPTY, 0, 0, NULL, NULL, NULL                                          \
+#define FUNSUP(key)                                                                                          \
+    {                                                                                                        \
+        key, CK_UNSUPPORTED, CF_OMITEMPTY, 0, 0, NULL, NULL, NULL                                            \
     }
-#define TYPE(name, T, fields, init, check, sd)                                                            \
-    {                                                                                                     \
-        name, sizeof(T), fields, EM_ARRAY_LEN(fields), init, check, sd                                     \
+#define TYPE(name, T, fields, init, check, sd)                                                               \
+    {                                                                                                        \
+        name, sizeof(T), fields, EM_ARRAY_LEN(fields), init, check, sd                                       \
     }
 
 static bool empty(const char *s)
 {
     return !s || !*s;
+}
+
+/* Replace a NULL or empty string with a default. */
+static void default_str(char **s, const char *dflt)
+{
+    if (empty(*s)) {
+        free(*s);
+        *s = em_strdup(dflt);
+    }
 }
 
 /* The position for a message about 'key' of mapping 'node': its value, else the mapping itself. */
@@ -60,17 +69,22 @@ static int tls_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
     if (!empty(t->ca) && !empty(t->ca_file))
         return cfg_failp(c, at(c, node, "ca_file"), "at most one of ca, ca_file & ca_ref must be configured");
     if (!empty(t->cert) && !empty(t->cert_file))
-        return cfg_failp(c, at(c, node, "cert_file"), "at most one of cert, cert_file & cert_ref must be configured");
+        return cfg_failp(c, at(c, node, "cert_file"),
+                         "at most one of cert, cert_file & cert_ref must be configured");
     if (!empty(t->key) && !empty(t->key_file))
         return cfg_failp(c, at(c, node, "key_file"), "at most one of key and key_file must be configured");
     bool cert = !empty(t->cert) || !empty(t->cert_file), key = !empty(t->key) || !empty(t->key_file);
     if (cert && !key)
-        return cfg_failp(c, node, "exactly one of key or key_file must be configured when a client certificate is configured");
+        return cfg_failp(
+            c, node,
+            "exactly one of key or key_file must be configured when a client certificate is configured");
     if (key && !cert)
-        return cfg_failp(c, node, "exactly one of cert or cert_file must be configured when a client key is configured");
+        return cfg_failp(
+            c, node, "exactly one of cert or cert_file must be configured when a client key is configured");
     if (t->min_version && t->max_version && t->max_version < t->min_version)
         return cfg_failp(c, at(c, node, "max_version"),
-                         "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified");
+                         "tls_config.max_version must be greater than or equal to tls_config.min_version if "
+                         "both are specified");
     return EM_OK;
 }
 
@@ -94,7 +108,8 @@ static const cfg_field_t basic_auth_fields[] = {
     FIELD(em_basic_auth_t, "password", CK_SECRET, CF_OMITEMPTY, password),
     FIELD(em_basic_auth_t, "password_file", CK_STR, CF_OMITEMPTY | CF_PATH, password_file),
 };
-static const cfg_type_t basic_auth_type = TYPE("basic_auth", em_basic_auth_t, basic_auth_fields, NULL, NULL, false);
+static const cfg_type_t basic_auth_type =
+    TYPE("basic_auth", em_basic_auth_t, basic_auth_fields, NULL, NULL, false);
 
 static const cfg_field_t authorization_fields[] = {
     FIELD(em_authorization_t, "type", CK_STR, CF_OMITEMPTY, type),
@@ -157,22 +172,27 @@ static const cfg_field_t http_fields[] = {
     FUNSUP("proxy_connect_header"),
     FUNSUP("http_headers"),
 };
-static const cfg_type_t http_type = TYPE("http", em_http_client_config_t, http_fields, http_init, NULL, false);
+static const cfg_type_t http_type =
+    TYPE("http", em_http_client_config_t, http_fields, http_init, NULL, false);
 
 static int http_auth_check(cfg_ctx_t *c, em_http_client_config_t *h, yaml_node_t *node)
 {
     bool bearer = !empty(h->bearer_token) || !empty(h->bearer_token_file);
     if (!empty(h->bearer_token) && !empty(h->bearer_token_file))
-        return cfg_failp(c, at(c, node, "bearer_token_file"), "at most one of bearer_token & bearer_token_file must be configured");
+        return cfg_failp(c, at(c, node, "bearer_token_file"),
+                         "at most one of bearer_token & bearer_token_file must be configured");
     if ((h->basic_auth || h->oauth2) && bearer)
-        return cfg_failp(c, at(c, node, "bearer_token"),
-                         "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
+        return cfg_failp(
+            c, at(c, node, "bearer_token"),
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
     if (h->basic_auth && !empty(h->basic_auth->username) && !empty(h->basic_auth->username_file))
-        return cfg_failp(c, at(c, node, "basic_auth"),
-                         "at most one of basic_auth username, username_file & username_ref must be configured");
+        return cfg_failp(
+            c, at(c, node, "basic_auth"),
+            "at most one of basic_auth username, username_file & username_ref must be configured");
     if (h->basic_auth && !empty(h->basic_auth->password) && !empty(h->basic_auth->password_file))
-        return cfg_failp(c, at(c, node, "basic_auth"),
-                         "at most one of basic_auth password, password_file & password_ref must be configured");
+        return cfg_failp(
+            c, at(c, node, "basic_auth"),
+            "at most one of basic_auth password, password_file & password_ref must be configured");
     return EM_OK;
 }
 
@@ -183,7 +203,8 @@ static int http_authorization_check(cfg_ctx_t *c, em_http_client_config_t *h, ya
     if (!empty(h->bearer_token) || !empty(h->bearer_token_file))
         return cfg_failp(c, an, "authorization is not compatible with bearer_token & bearer_token_file");
     if (!empty(a->credentials) && !empty(a->credentials_file))
-        return cfg_failp(c, an, "at most one of authorization credentials & credentials_file must be configured");
+        return cfg_failp(c, an,
+                         "at most one of authorization credentials & credentials_file must be configured");
     /* Prometheus trims the type and defaults it to Bearer. */
     const char *t = a->type ? a->type : "";
     while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
@@ -195,7 +216,8 @@ static int http_authorization_check(cfg_ctx_t *c, em_http_client_config_t *h, ya
     free(a->type);
     a->type = trimmed;
     if (strcasecmp(a->type, "basic") == 0)
-        return cfg_failp(c, at(c, an, "type"), "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+        return cfg_failp(c, at(c, an, "type"),
+                         "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
     if (h->basic_auth || h->oauth2)
         return cfg_failp(c, an, "at most one of basic_auth, oauth2 & authorization must be configured");
     return EM_OK;
@@ -230,15 +252,20 @@ static int http_check(cfg_ctx_t *c, em_http_client_config_t *h, yaml_node_t *nod
         if (empty(h->oauth2->token_url))
             return cfg_failp(c, on, "oauth2 token_url must be configured");
         if (!empty(h->oauth2->client_secret) && !empty(h->oauth2->client_secret_file))
-            return cfg_failp(c, on, "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be "
-                                    "configured using grant-type=client_credentials");
+            return cfg_failp(
+                c, on,
+                "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be "
+                "configured using grant-type=client_credentials");
     }
     if (h->proxy_from_environment && !empty(h->proxy_url))
-        return cfg_failp(c, at(c, node, "proxy_url"), "if proxy_from_environment is configured, proxy_url must not be configured");
+        return cfg_failp(c, at(c, node, "proxy_url"),
+                         "if proxy_from_environment is configured, proxy_url must not be configured");
     if (h->proxy_from_environment && !empty(h->no_proxy))
-        return cfg_failp(c, at(c, node, "no_proxy"), "if proxy_from_environment is configured, no_proxy must not be configured");
+        return cfg_failp(c, at(c, node, "no_proxy"),
+                         "if proxy_from_environment is configured, no_proxy must not be configured");
     if (empty(h->proxy_url) && !empty(h->no_proxy))
-        return cfg_failp(c, at(c, node, "no_proxy"), "if no_proxy is configured, proxy_url must also be configured");
+        return cfg_failp(c, at(c, node, "no_proxy"),
+                         "if no_proxy is configured, proxy_url must also be configured");
     return EM_OK;
 }
 
@@ -319,21 +346,28 @@ static int relabel_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
     if ((a == EM_RELABEL_REPLACE || a == EM_RELABEL_HASHMOD || lu_eq) && !*tl)
         return cfg_failp(c, node, "relabel configuration for %s action requires 'target_label' value", an);
     bool has_var = strchr(tl, '$') != NULL;
-    if (a == EM_RELABEL_REPLACE && ((!has_var && !cfg_label_name_valid(tl)) || (has_var && !legacy_target_valid(tl))))
-        return cfg_failp(c, at(c, node, "target_label"), "%s is invalid 'target_label' for %s action", cfg_q(c, tl), an);
+    if (a == EM_RELABEL_REPLACE &&
+        ((!has_var && !cfg_label_name_valid(tl)) || (has_var && !legacy_target_valid(tl))))
+        return cfg_failp(c, at(c, node, "target_label"), "%s is invalid 'target_label' for %s action",
+                         cfg_q(c, tl), an);
     if (lu_eq && !cfg_label_name_valid(tl))
-        return cfg_failp(c, at(c, node, "target_label"), "%s is invalid 'target_label' for %s action", cfg_q(c, tl), an);
+        return cfg_failp(c, at(c, node, "target_label"), "%s is invalid 'target_label' for %s action",
+                         cfg_q(c, tl), an);
     if (lu_eq && strcmp(repl, "$1") != 0)
         return cfg_failp(c, at(c, node, "replacement"), "'replacement' can not be set for %s action", an);
     if (a == EM_RELABEL_LABELMAP && !legacy_target_valid(repl))
-        return cfg_failp(c, at(c, node, "replacement"), "%s is invalid 'replacement' for %s action", cfg_q(c, repl), an);
+        return cfg_failp(c, at(c, node, "replacement"), "%s is invalid 'replacement' for %s action",
+                         cfg_q(c, repl), an);
     if (a == EM_RELABEL_HASHMOD && !cfg_label_name_valid(tl))
-        return cfg_failp(c, at(c, node, "target_label"), "%s is invalid 'target_label' for %s action", cfg_q(c, tl), an);
+        return cfg_failp(c, at(c, node, "target_label"), "%s is invalid 'target_label' for %s action",
+                         cfg_q(c, tl), an);
     if ((a == EM_RELABEL_KEEPEQUAL || a == EM_RELABEL_DROPEQUAL) &&
         (r->regex_set || r->modulus || strcmp(sep, ";") || strcmp(repl, "$1")))
-        return cfg_failp(c, node, "%s action requires only 'source_labels' and `target_label`, and no other fields", an);
+        return cfg_failp(
+            c, node, "%s action requires only 'source_labels' and `target_label`, and no other fields", an);
     if ((a == EM_RELABEL_LABELDROP || a == EM_RELABEL_LABELKEEP) &&
-        (!cfg_is_null(cfg_find(c, node, "source_labels")) || *tl || r->modulus || strcmp(sep, ";") || strcmp(repl, "$1")))
+        (!cfg_is_null(cfg_find(c, node, "source_labels")) || *tl || r->modulus || strcmp(sep, ";") ||
+         strcmp(repl, "$1")))
         return cfg_failp(c, node, "%s action requires only 'regex', and no other fields", an);
     return EM_OK;
 }
@@ -347,8 +381,8 @@ static const cfg_field_t relabel_fields[] = {
     FIELD(em_relabel_config_t, "replacement", CK_STR, 0, replacement),
     FIELD(em_relabel_config_t, "action", CK_ACTION, 0, action),
 };
-const cfg_type_t cfg_type_relabel = TYPE("relabel_config", em_relabel_config_t, relabel_fields, relabel_init,
-                                         relabel_check, false);
+const cfg_type_t cfg_type_relabel =
+    TYPE("relabel_config", em_relabel_config_t, relabel_fields, relabel_init, relabel_check, false);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Service discovery: static and file                                                               */
@@ -357,7 +391,8 @@ static const cfg_field_t static_fields[] = {
     FIELD(em_static_config_t, "targets", CK_STRS, 0, targets),
     FIELD(em_static_config_t, "labels", CK_LABELS, CF_OMITEMPTY, labels),
 };
-static const cfg_type_t static_type = TYPE("static_config", em_static_config_t, static_fields, NULL, NULL, false);
+static const cfg_type_t static_type =
+    TYPE("static_config", em_static_config_t, static_fields, NULL, NULL, false);
 
 static void file_sd_init(void *obj)
 {
@@ -427,9 +462,10 @@ static int static_targets_check(cfg_ctx_t *c, em_static_config_t **sc, size_t n,
 /* ---------------------------------------------------------------------------------------------- */
 /* global                                                                                           */
 
-static const char *const scrape_protocols_sorted[] = {"OpenMetricsText0.0.1", "OpenMetricsText1.0.0", "PrometheusProto",
-                                                      "PrometheusText0.0.4", "PrometheusText1.0.0"};
-#define SUPPORTED_PROTOCOLS                                                                                \
+static const char *const scrape_protocols_sorted[] = {"OpenMetricsText0.0.1", "OpenMetricsText1.0.0",
+                                                      "PrometheusProto", "PrometheusText0.0.4",
+                                                      "PrometheusText1.0.0"};
+#define SUPPORTED_PROTOCOLS                                                                                  \
     "[OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"
 
 static bool protocol_known(const char *p)
@@ -447,7 +483,8 @@ static const cfg_field_t global_fields[] = {
     FIELD(em_global_config_t, "evaluation_interval", CK_DUR, CF_OMITEMPTY, evaluation_interval_ms),
     FIELD(em_global_config_t, "rule_query_offset", CK_DUR, CF_OMITEMPTY, rule_query_offset_ms),
     FIELD(em_global_config_t, "query_log_file", CK_STR, CF_OMITEMPTY | CF_PATH, query_log_file),
-    FIELD(em_global_config_t, "scrape_failure_log_file", CK_STR, CF_OMITEMPTY | CF_PATH, scrape_failure_log_file),
+    FIELD(em_global_config_t, "scrape_failure_log_file", CK_STR, CF_OMITEMPTY | CF_PATH,
+          scrape_failure_log_file),
     FIELD(em_global_config_t, "external_labels", CK_LABELS, CF_OMITEMPTY, external_labels),
     FIELD(em_global_config_t, "body_size_limit", CK_BYTES, CF_OMITEMPTY, body_size_limit_bytes),
     FIELD(em_global_config_t, "sample_limit", CK_UINT, CF_OMITEMPTY, sample_limit),
@@ -456,8 +493,10 @@ static const cfg_field_t global_fields[] = {
     FIELD(em_global_config_t, "label_name_length_limit", CK_UINT, CF_OMITEMPTY, label_name_length_limit),
     FIELD(em_global_config_t, "label_value_length_limit", CK_UINT, CF_OMITEMPTY, label_value_length_limit),
     FIELD(em_global_config_t, "keep_dropped_targets", CK_UINT, CF_OMITEMPTY, keep_dropped_targets),
-    FIELD(em_global_config_t, "metric_name_validation_scheme", CK_STR, CF_OMITEMPTY, metric_name_validation_scheme),
-    FIELD(em_global_config_t, "metric_name_escaping_scheme", CK_STR, CF_OMITEMPTY, metric_name_escaping_scheme),
+    FIELD(em_global_config_t, "metric_name_validation_scheme", CK_STR, CF_OMITEMPTY,
+          metric_name_validation_scheme),
+    FIELD(em_global_config_t, "metric_name_escaping_scheme", CK_STR, CF_OMITEMPTY,
+          metric_name_escaping_scheme),
     FIELD(em_global_config_t, "scrape_native_histograms", CK_TRIBOOL, CF_OMITEMPTY, scrape_native_histograms),
     FIELD(em_global_config_t, "convert_classic_histograms_to_nhcb", CK_BOOL, CF_OMITEMPTY,
           convert_classic_histograms_to_nhcb),
@@ -477,14 +516,16 @@ static int protocols_check(cfg_ctx_t *c, const em_config_strs_t *p, yaml_node_t 
                 em_buf_t b = EM_BUF_INIT;
                 for (size_t j = 0; j < p->n; j++)
                     em_buf_printf(&b, "%s%s", j ? " " : "", p->v[j]);
-                int rc = cfg_fail(c, pos, "duplicated protocol in scrape_protocols, got [%s]%s", b.data, suffix);
+                int rc =
+                    cfg_fail(c, pos, "duplicated protocol in scrape_protocols, got [%s]%s", b.data, suffix);
                 em_buf_fini(&b);
                 return rc;
             }
         }
         if (!protocol_known(p->v[i]))
-            return cfg_fail(c, pos, "scrape_protocols: unknown scrape protocol %s, supported: " SUPPORTED_PROTOCOLS "%s",
-                            p->v[i], suffix);
+            return cfg_fail(
+                c, pos, "scrape_protocols: unknown scrape protocol %s, supported: " SUPPORTED_PROTOCOLS "%s",
+                p->v[i], suffix);
     }
     return EM_OK;
 }
@@ -512,18 +553,21 @@ static int validation_scheme_check(cfg_ctx_t *c, char **scheme, yaml_node_t *pos
  * it had a global section (an absent or empty section gives Prometheus's DefaultGlobalConfig). */
 int cfg_global_finish(cfg_ctx_t *c, em_global_config_t *g, yaml_node_t *node)
 {
-    int rc = validation_scheme_check(c, &g->metric_name_validation_scheme, at(c, node, "metric_name_validation_scheme"));
+    int rc = validation_scheme_check(c, &g->metric_name_validation_scheme,
+                                     at(c, node, "metric_name_validation_scheme"));
     if (rc)
         return rc;
     if (!empty(g->metric_name_escaping_scheme) && !escaping_known(g->metric_name_escaping_scheme))
-        return cfg_fail(c, at(c, node, "metric_name_escaping_scheme"),
-                        "unknown global name escaping method specified, must be one of 'allow-utf-8', 'underscores', "
-                        "'dots', or 'values', got %s",
-                        cfg_q(c, g->metric_name_escaping_scheme));
+        return cfg_fail(
+            c, at(c, node, "metric_name_escaping_scheme"),
+            "unknown global name escaping method specified, must be one of 'allow-utf-8', 'underscores', "
+            "'dots', or 'values', got %s",
+            cfg_q(c, g->metric_name_escaping_scheme));
     if (g->scrape_interval_ms == 0)
         g->scrape_interval_ms = 60000;
     if (g->scrape_timeout_ms > g->scrape_interval_ms)
-        return cfg_fail(c, at(c, node, "scrape_timeout"), "global scrape timeout greater than scrape interval");
+        return cfg_fail(c, at(c, node, "scrape_timeout"),
+                        "global scrape timeout greater than scrape interval");
     if (g->scrape_timeout_ms == 0)
         g->scrape_timeout_ms = g->scrape_interval_ms < 10000 ? g->scrape_interval_ms : 10000;
     if (g->evaluation_interval_ms == 0)
@@ -533,7 +577,8 @@ int cfg_global_finish(cfg_ctx_t *c, em_global_config_t *g, yaml_node_t *node)
     if (g->extra_scrape_metrics < 0)
         g->extra_scrape_metrics = 0;
     if (cfg_find(c, node, "scrape_protocols") && !cfg_is_null(cfg_find(c, node, "scrape_protocols")))
-        return protocols_check(c, &g->scrape_protocols, at(c, node, "scrape_protocols"), " for global config");
+        return protocols_check(c, &g->scrape_protocols, at(c, node, "scrape_protocols"),
+                               " for global config");
     return EM_OK;
 }
 
@@ -566,6 +611,9 @@ static int scrape_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
     }
     if (empty(s->job_name))
         return cfg_failp(c, node, "job_name is empty");
+    /* A null or empty scheme or path would make every target URL invalid; take the defaults instead. */
+    default_str(&s->scheme, "http");
+    default_str(&s->metrics_path, "/metrics");
     int rc = http_check(c, &s->http, node);
     if (rc)
         return rc;
@@ -589,7 +637,8 @@ static const cfg_field_t scrape_fields[] = {
           always_scrape_classic_histograms),
     FIELD(em_scrape_config_t, "convert_classic_histograms_to_nhcb", CK_TRIBOOL, CF_OMITEMPTY,
           convert_classic_histograms_to_nhcb),
-    FIELD(em_scrape_config_t, "scrape_failure_log_file", CK_STR, CF_OMITEMPTY | CF_PATH, scrape_failure_log_file),
+    FIELD(em_scrape_config_t, "scrape_failure_log_file", CK_STR, CF_OMITEMPTY | CF_PATH,
+          scrape_failure_log_file),
     FIELD(em_scrape_config_t, "metrics_path", CK_STR, CF_OMITEMPTY, metrics_path),
     FCHECK(em_scrape_config_t, "scheme", CK_STR, CF_OMITEMPTY, scheme, scheme_check),
     FIELD(em_scrape_config_t, "enable_compression", CK_BOOL, 0, enable_compression),
@@ -599,12 +648,15 @@ static const cfg_field_t scrape_fields[] = {
     FIELD(em_scrape_config_t, "label_limit", CK_UINT, CF_OMITEMPTY, label_limit),
     FIELD(em_scrape_config_t, "label_name_length_limit", CK_UINT, CF_OMITEMPTY, label_name_length_limit),
     FIELD(em_scrape_config_t, "label_value_length_limit", CK_UINT, CF_OMITEMPTY, label_value_length_limit),
-    FIELD(em_scrape_config_t, "native_histogram_bucket_limit", CK_UINT, CF_OMITEMPTY, native_histogram_bucket_limit),
+    FIELD(em_scrape_config_t, "native_histogram_bucket_limit", CK_UINT, CF_OMITEMPTY,
+          native_histogram_bucket_limit),
     FIELD(em_scrape_config_t, "native_histogram_min_bucket_factor", CK_FLOAT, CF_OMITEMPTY,
           native_histogram_min_bucket_factor),
     FIELD(em_scrape_config_t, "keep_dropped_targets", CK_UINT, CF_OMITEMPTY, keep_dropped_targets),
-    FIELD(em_scrape_config_t, "metric_name_validation_scheme", CK_STR, CF_OMITEMPTY, metric_name_validation_scheme),
-    FIELD(em_scrape_config_t, "metric_name_escaping_scheme", CK_STR, CF_OMITEMPTY, metric_name_escaping_scheme),
+    FIELD(em_scrape_config_t, "metric_name_validation_scheme", CK_STR, CF_OMITEMPTY,
+          metric_name_validation_scheme),
+    FIELD(em_scrape_config_t, "metric_name_escaping_scheme", CK_STR, CF_OMITEMPTY,
+          metric_name_escaping_scheme),
     FIELD(em_scrape_config_t, "extra_scrape_metrics", CK_TRIBOOL, CF_OMITEMPTY, extra_scrape_metrics),
     FSUB(em_scrape_config_t, NULL, CK_INLINE, 0, http, http_type),
     FLIST(em_scrape_config_t, "relabel_configs", relabel_configs, n_relabel_configs, cfg_type_relabel,
@@ -614,22 +666,24 @@ static const cfg_field_t scrape_fields[] = {
     FLIST(em_scrape_config_t, "file_sd_configs", file_sd_configs, n_file_sd_configs, file_sd_type, NULL),
     FLIST(em_scrape_config_t, "static_configs", static_configs, n_static_configs, static_type, NULL),
 };
-const cfg_type_t cfg_type_scrape = TYPE("scrape_config", em_scrape_config_t, scrape_fields, scrape_init,
-                                        scrape_check, true);
+const cfg_type_t cfg_type_scrape =
+    TYPE("scrape_config", em_scrape_config_t, scrape_fields, scrape_init, scrape_check, true);
 
 static int8_t tri_or(int8_t v, int8_t dflt)
 {
     return v < 0 ? dflt : v;
 }
 
-static int scrape_escaping(cfg_ctx_t *c, em_scrape_config_t *s, const em_global_config_t *g, yaml_node_t *node)
+static int scrape_escaping(cfg_ctx_t *c, em_scrape_config_t *s, const em_global_config_t *g,
+                           yaml_node_t *node)
 {
     if (empty(s->metric_name_escaping_scheme)) {
         free(s->metric_name_escaping_scheme);
         /* Legacy validation, the only one Ember has, implies underscore escaping unless the global
          * section chose another escaping. */
         s->metric_name_escaping_scheme =
-            em_strdup(!empty(g->metric_name_escaping_scheme) && cfg_find(c, node, "metric_name_validation_scheme") == NULL
+            em_strdup(!empty(g->metric_name_escaping_scheme) &&
+                              cfg_find(c, node, "metric_name_validation_scheme") == NULL
                           ? g->metric_name_escaping_scheme
                           : "underscores");
     }
@@ -668,15 +722,17 @@ static void scrape_inherit(em_scrape_config_t *s, const em_global_config_t *g)
     s->extra_scrape_metrics = tri_or(s->extra_scrape_metrics, g->extra_scrape_metrics);
     s->convert_classic_histograms_to_nhcb =
         tri_or(s->convert_classic_histograms_to_nhcb, g->convert_classic_histograms_to_nhcb);
-    s->always_scrape_classic_histograms = tri_or(s->always_scrape_classic_histograms, g->always_scrape_classic_histograms);
+    s->always_scrape_classic_histograms =
+        tri_or(s->always_scrape_classic_histograms, g->always_scrape_classic_histograms);
 }
 
 static void scrape_default_protocols(em_scrape_config_t *s, const em_global_config_t *g)
 {
     static const char *const dflt[] = {"OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",
                                        "PrometheusText0.0.4"};
-    static const char *const proto_first[] = {"PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1",
-                                              "PrometheusText1.0.0", "PrometheusText0.0.4"};
+    static const char *const proto_first[] = {"PrometheusProto", "OpenMetricsText1.0.0",
+                                              "OpenMetricsText0.0.1", "PrometheusText1.0.0",
+                                              "PrometheusText0.0.4"};
     const char *const *src = dflt;
     size_t n = EM_ARRAY_LEN(dflt);
     if (g->scrape_protocols.n) {
@@ -703,7 +759,8 @@ int cfg_scrape_validate(cfg_ctx_t *c, em_scrape_config_t *s, const em_global_con
         return cfg_fail(c, at(c, node, "scrape_timeout"),
                         "scrape timeout greater than scrape interval for scrape config with job name %s", q);
     if (s->scrape_timeout_ms == 0)
-        s->scrape_timeout_ms = g->scrape_timeout_ms < s->scrape_interval_ms ? g->scrape_timeout_ms : s->scrape_interval_ms;
+        s->scrape_timeout_ms =
+            g->scrape_timeout_ms < s->scrape_interval_ms ? g->scrape_timeout_ms : s->scrape_interval_ms;
     scrape_inherit(s, g);
     snprintf(suffix, sizeof(suffix), " for scrape config with job name %s", q);
     yaml_node_t *pn = cfg_find(c, node, "scrape_protocols");
@@ -714,10 +771,12 @@ int cfg_scrape_validate(cfg_ctx_t *c, em_scrape_config_t *s, const em_global_con
         return rc;
     if (!empty(s->fallback_scrape_protocol) && !protocol_known(s->fallback_scrape_protocol))
         return cfg_fail(c, at(c, node, "fallback_scrape_protocol"),
-                        "invalid fallback_scrape_protocol for scrape config with job name %s: unknown scrape protocol %s, "
+                        "invalid fallback_scrape_protocol for scrape config with job name %s: unknown scrape "
+                        "protocol %s, "
                         "supported: " SUPPORTED_PROTOCOLS,
                         q, s->fallback_scrape_protocol);
-    if ((rc = validation_scheme_check(c, &s->metric_name_validation_scheme, at(c, node, "metric_name_validation_scheme"))))
+    if ((rc = validation_scheme_check(c, &s->metric_name_validation_scheme,
+                                      at(c, node, "metric_name_validation_scheme"))))
         return rc;
     return scrape_escaping(c, s, g, node);
 }
@@ -737,13 +796,15 @@ static int api_version_check(cfg_ctx_t *c, void *field, yaml_node_t *node)
 {
     char **v = field;
     if (!*v || strcmp(*v, "v2") != 0)
-        return cfg_failp(c, node, "expected Alertmanager api version to be one of [v2] but got %s", *v ? *v : "");
+        return cfg_failp(c, node, "expected Alertmanager api version to be one of [v2] but got %s",
+                         *v ? *v : "");
     return EM_OK;
 }
 
 static int am_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
 {
     em_alertmanager_config_t *a = obj;
+    default_str(&a->scheme, "http");
     int rc = http_check(c, &a->http, node);
     if (rc)
         return rc;
@@ -763,10 +824,12 @@ static const cfg_field_t am_fields[] = {
           "empty or null Alertmanager target relabeling rule"),
     FLIST(em_alertmanager_config_t, "alert_relabel_configs", alert_relabel_configs, n_alert_relabel_configs,
           cfg_type_relabel, "empty or null Alertmanager alert relabeling rule"),
-    FLIST(em_alertmanager_config_t, "file_sd_configs", file_sd_configs, n_file_sd_configs, file_sd_type, NULL),
+    FLIST(em_alertmanager_config_t, "file_sd_configs", file_sd_configs, n_file_sd_configs, file_sd_type,
+          NULL),
     FLIST(em_alertmanager_config_t, "static_configs", static_configs, n_static_configs, static_type, NULL),
 };
-static const cfg_type_t am_type = TYPE("alertmanager_config", em_alertmanager_config_t, am_fields, am_init, am_check, true);
+static const cfg_type_t am_type =
+    TYPE("alertmanager_config", em_alertmanager_config_t, am_fields, am_init, am_check, true);
 
 static const cfg_field_t alerting_fields[] = {
     FLIST(em_alerting_config_t, "alert_relabel_configs", alert_relabel_configs, n_alert_relabel_configs,
@@ -774,16 +837,29 @@ static const cfg_field_t alerting_fields[] = {
     FLIST(em_alerting_config_t, "alertmanagers", alertmanagers, n_alertmanagers, am_type,
           "empty or null section in alertmanagers"),
 };
-static const cfg_type_t alerting_type = TYPE("alerting", em_alerting_config_t, alerting_fields, NULL, NULL, false);
+static const cfg_type_t alerting_type =
+    TYPE("alerting", em_alerting_config_t, alerting_fields, NULL, NULL, false);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* remote_write / remote_read                                                                       */
 
 static const char *const reserved_headers[] = {
-    "host",       "content-encoding",   "content-length",      "content-type",     "user-agent",
-    "connection", "keep-alive",         "proxy-authenticate",  "proxy-authorization", "www-authenticate",
-    "accept-encoding", "x-prometheus-remote-write-version", "x-prometheus-remote-read-version", "x-amz-date",
-    "x-amz-security-token", "x-amz-content-sha256",
+    "host",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept-encoding",
+    "x-prometheus-remote-write-version",
+    "x-prometheus-remote-read-version",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
 };
 
 static int headers_check(cfg_ctx_t *c, void *field, yaml_node_t *node)
@@ -791,8 +867,10 @@ static int headers_check(cfg_ctx_t *c, void *field, yaml_node_t *node)
     const em_config_kvs_t *h = field;
     for (size_t i = 0; i < h->n; i++) {
         if (strcasecmp(h->v[i].name, "authorization") == 0)
-            return cfg_failp(c, node, "authorization header must be changed via the basic_auth, authorization, oauth2, "
-                                      "sigv4, azuread or google_iam parameter");
+            return cfg_failp(
+                c, node,
+                "authorization header must be changed via the basic_auth, authorization, oauth2, "
+                "sigv4, azuread or google_iam parameter");
         for (size_t k = 0; k < EM_ARRAY_LEN(reserved_headers); k++)
             if (strcasecmp(h->v[i].name, reserved_headers[k]) == 0)
                 return cfg_failp(c, node, "%s is a reserved header. It must not be changed", h->v[i].name);
@@ -823,7 +901,8 @@ static const cfg_field_t queue_fields[] = {
     FIELD(em_queue_config_t, "retry_on_http_429", CK_BOOL, CF_OMITEMPTY, retry_on_http_429),
     FIELD(em_queue_config_t, "sample_age_limit", CK_DUR, CF_OMITEMPTY, sample_age_limit_ms),
 };
-static const cfg_type_t queue_type = TYPE("queue_config", em_queue_config_t, queue_fields, queue_init, NULL, false);
+static const cfg_type_t queue_type =
+    TYPE("queue_config", em_queue_config_t, queue_fields, queue_init, NULL, false);
 
 static void metadata_init(void *obj)
 {
@@ -871,12 +950,14 @@ static int rw_check(cfg_ctx_t *c, void *obj, yaml_node_t *node)
     em_remote_write_config_t *r = obj;
     if (empty(r->url))
         return cfg_failp(c, node, "url for remote_write is empty");
+    default_str(&r->protobuf_message, "prometheus.WriteRequest");
     if (strcmp(r->protobuf_message, "prometheus.WriteRequest") != 0 &&
         strcmp(r->protobuf_message, "io.prometheus.write.v2.Request") != 0)
-        return cfg_failp(c, at(c, node, "protobuf_message"),
-                         "invalid protobuf_message value: unknown remote write protobuf message %s, supported: "
-                         "prometheus.WriteRequest, io.prometheus.write.v2.Request",
-                         r->protobuf_message);
+        return cfg_failp(
+            c, at(c, node, "protobuf_message"),
+            "invalid protobuf_message value: unknown remote write protobuf message %s, supported: "
+            "prometheus.WriteRequest, io.prometheus.write.v2.Request",
+            r->protobuf_message);
     int rc = http_check(c, &r->http, node);
     if (rc)
         return rc;
@@ -903,7 +984,8 @@ static const cfg_field_t rw_fields[] = {
     FUNSUP("azuread"),
     FUNSUP("google_iam"),
 };
-static const cfg_type_t rw_type = TYPE("remote_write", em_remote_write_config_t, rw_fields, rw_init, rw_check, false);
+static const cfg_type_t rw_type =
+    TYPE("remote_write", em_remote_write_config_t, rw_fields, rw_init, rw_check, false);
 
 static void rr_init(void *obj)
 {
@@ -934,7 +1016,8 @@ static const cfg_field_t rr_fields[] = {
      * the output reads back as the same configuration. */
     FIELD(em_remote_read_config_t, "filter_external_labels", CK_BOOL, 0, filter_external_labels),
 };
-static const cfg_type_t rr_type = TYPE("remote_read", em_remote_read_config_t, rr_fields, rr_init, rr_check, false);
+static const cfg_type_t rr_type =
+    TYPE("remote_read", em_remote_read_config_t, rr_fields, rr_init, rr_check, false);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* storage and the top level                                                                        */
@@ -969,7 +1052,8 @@ static void exemplars_init(void *obj)
 static const cfg_field_t exemplars_fields[] = {
     FIELD(em_config_t, "max_exemplars", CK_INT, 0, storage.max_exemplars),
 };
-static const cfg_type_t exemplars_type = TYPE("exemplars", em_config_t, exemplars_fields, exemplars_init, NULL, false);
+static const cfg_type_t exemplars_type =
+    TYPE("exemplars", em_config_t, exemplars_fields, exemplars_init, NULL, false);
 
 static const cfg_field_t storage_fields[] = {
     FGROUP("tsdb", CF_OMITEMPTY, tsdb_type),
@@ -1013,7 +1097,8 @@ static const cfg_field_t config_fields[] = {
     FUNSUP("tracing"),
     FLIST(em_config_t, "remote_write", remote_write, n_remote_write, rw_type,
           "empty or null remote write config section"),
-    FLIST(em_config_t, "remote_read", remote_read, n_remote_read, rr_type, "empty or null remote read config section"),
+    FLIST(em_config_t, "remote_read", remote_read, n_remote_read, rr_type,
+          "empty or null remote read config section"),
     FUNSUP("otlp"),
 };
 const cfg_type_t cfg_type_config = TYPE("config", em_config_t, config_fields, NULL, NULL, false);
@@ -1023,4 +1108,5 @@ static const cfg_field_t scrape_file_fields[] = {
     FLIST(em_config_t, "scrape_configs", scrape_configs, n_scrape_configs, cfg_type_scrape,
           "empty or null scrape config section"),
 };
-const cfg_type_t cfg_type_scrape_file = TYPE("scrape_config_file", em_config_t, scrape_file_fields, NULL, NULL, false);
+const cfg_type_t cfg_type_scrape_file =
+    TYPE("scrape_config_file", em_config_t, scrape_file_fields, NULL, NULL, false);

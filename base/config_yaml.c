@@ -54,16 +54,35 @@ static size_t go_quote(const char *s, size_t n, char *out, size_t cap)
         unsigned char ch = (unsigned char)s[i];
         const char *esc = NULL;
         switch (ch) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\t': esc = "\\t"; break;
-        case '\r': esc = "\\r"; break;
-        case '\a': esc = "\\a"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\v': esc = "\\v"; break;
-        default: break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\a':
+            esc = "\\a";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\v':
+            esc = "\\v";
+            break;
+        default:
+            break;
         }
         if (esc) {
             o += (size_t)snprintf(out + o, cap - o, "%s", esc);
@@ -150,8 +169,8 @@ bool cfg_utf8_valid(const char *s, size_t n)
                 return false;
             cp = (cp << 6) | (p[i] & 0x3f);
         }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
             return false;
         p += len;
     }
@@ -164,7 +183,8 @@ bool cfg_label_name_valid(const char *s)
         return false;
     for (size_t i = 0; s[i]; i++) {
         char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' || (i > 0 && ch >= '0' && ch <= '9');
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+                  (i > 0 && ch >= '0' && ch <= '9');
         if (!ok)
             return false;
     }
@@ -204,8 +224,10 @@ typedef enum { R_NULL, R_BOOL, R_INT, R_FLOAT, R_STR } res_t;
 
 static int resolve_bool(const yaml_node_t *n)
 {
-    static const char *const yes[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"};
-    static const char *const no[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"};
+    static const char *const yes[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                      "True", "TRUE", "on",  "On",  "ON"};
+    static const char *const no[] = {"n",     "N",     "no",  "No",  "NO", "false",
+                                     "False", "FALSE", "off", "Off", "OFF"};
     for (size_t i = 0; i < EM_ARRAY_LEN(yes); i++) {
         if (seq_eq(n, yes[i]))
             return 1;
@@ -240,9 +262,9 @@ static bool parse_go_int(const char *s, size_t n, bool *neg, uint64_t *mag)
     for (; i < n; i++) {
         if (s[i] == '_')
             continue;
-        int d = isdigit((unsigned char)s[i]) ? s[i] - '0'
+        int d = isdigit((unsigned char)s[i])    ? s[i] - '0'
                 : isxdigit((unsigned char)s[i]) ? tolower((unsigned char)s[i]) - 'a' + 10
-                                                  : 99;
+                                                : 99;
         if (d >= (int)base)
             return false;
         if (v > (UINT64_MAX - (uint64_t)d) / base)
@@ -331,11 +353,16 @@ static const char *tag_name(const yaml_node_t *n)
     if (n->type == YAML_SEQUENCE_NODE)
         return "!!seq";
     switch (resolve(n)) {
-    case R_NULL: return "!!null";
-    case R_BOOL: return "!!bool";
-    case R_INT: return "!!int";
-    case R_FLOAT: return "!!float";
-    default: return "!!str";
+    case R_NULL:
+        return "!!null";
+    case R_BOOL:
+        return "!!bool";
+    case R_INT:
+        return "!!int";
+    case R_FLOAT:
+        return "!!float";
+    default:
+        return "!!str";
     }
 }
 
@@ -347,8 +374,8 @@ static int type_error(cfg_ctx_t *c, const yaml_node_t *n, const char *into)
         size_t len = slen(n) < 40 ? slen(n) : 40;
         memcpy(shown, sval(n), len);
         shown[len] = '\0';
-        return cfg_failp(c, n, "cannot unmarshal %s `%s%s` into %s", tag_name(n), shown, slen(n) > 40 ? "..." : "",
-                         into);
+        return cfg_failp(c, n, "cannot unmarshal %s `%s%s` into %s", tag_name(n), shown,
+                         slen(n) > 40 ? "..." : "", into);
     }
     return cfg_failp(c, n, "cannot unmarshal %s into %s", tag_name(n), into);
 }
@@ -469,7 +496,8 @@ static int effective_pairs(cfg_ctx_t *c, yaml_node_t *map, pairs_t *ps)
             pair_t *p = &ps->v[idx[i]];
             if (!p->merged && keep != SIZE_MAX && !ps->v[keep].merged) {
                 rc = cfg_fail(c, p->k, "key %s already set in map%s%s%s", cfg_q(c, sval(p->k)),
-                              c->path.len ? " (" : "", c->path.len ? c->path.data : "", c->path.len ? ")" : "");
+                              c->path.len ? " (" : "", c->path.len ? c->path.data : "",
+                              c->path.len ? ")" : "");
                 break;
             }
             if (keep == SIZE_MAX || (!p->merged && ps->v[keep].merged))
@@ -499,7 +527,8 @@ yaml_node_t *cfg_find(cfg_ctx_t *c, yaml_node_t *map, const char *key)
     }
     /* One level of merge is enough for positions in messages. */
     if (merged) {
-        for (yaml_node_pair_t *p = merged->data.mapping.pairs.start; p < merged->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = merged->data.mapping.pairs.start; p < merged->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = cfg_node(c, p->key);
             if (k && k->type == YAML_SCALAR_NODE && seq_eq(k, key))
                 return cfg_node(c, p->value);
@@ -567,8 +596,8 @@ static int read_int(cfg_ctx_t *c, yaml_node_t *v, bool is_unsigned, int64_t *sv,
     }
     double d;
     /* go-yaml stores an integral float into an integer field. */
-    if (r == R_FLOAT && parse_yaml_float(sval(v), slen(v), &d) && d == floor(d) && d >= (is_unsigned ? 0 : -9.2e18) &&
-        d < 9.2e18) {
+    if (r == R_FLOAT && parse_yaml_float(sval(v), slen(v), &d) && d == floor(d) &&
+        d >= (is_unsigned ? 0 : -9.2e18) && d < 9.2e18) {
         *sv = (int64_t)d;
         *uv = (uint64_t)(d < 0 ? 0 : d);
         return EM_OK;
@@ -745,8 +774,8 @@ static int read_tlsver(cfg_ctx_t *c, yaml_node_t *v, em_tls_version_t *out)
     *out = EM_TLS_ANY;
     if (cfg_is_null(v))
         return EM_OK;
-    const char *s;
-    size_t n;
+    const char *s = "";
+    size_t n = 0;
     int rc = read_text(c, v, &s, &n);
     if (rc)
         return rc;
@@ -758,8 +787,8 @@ static int read_tlsver(cfg_ctx_t *c, yaml_node_t *v, em_tls_version_t *out)
     return cfg_failp(c, v, "unknown TLS version: %.*s", (int)(n > 64 ? 64 : n), s);
 }
 
-static const char *const action_names[] = {"replace",   "keep",      "drop",      "keepequal",
-                                           "dropequal", "hashmod",   "labelmap",  "labeldrop",
+static const char *const action_names[] = {"replace",   "keep",      "drop",     "keepequal",
+                                           "dropequal", "hashmod",   "labelmap", "labeldrop",
                                            "labelkeep", "lowercase", "uppercase"};
 
 const char *em_relabel_action_name(em_relabel_action_t a)
@@ -855,13 +884,14 @@ static int parse_field(cfg_ctx_t *c, const cfg_field_t *f, char *base, yaml_node
     int rc = EM_OK, b;
     int64_t sv;
     uint64_t uv;
-    const char *s;
-    size_t n;
+    const char *s = "";
+    size_t n = 0;
     em_err_t e;
     switch ((cfg_kind_t)f->kind) {
     case CK_STR:
     case CK_SECRET:
-    case CK_URL: return read_str(c, v, (char **)p);
+    case CK_URL:
+        return read_str(c, v, (char **)p);
     case CK_BOOL:
         rc = read_bool(c, v, &b);
         *(bool *)p = b == 1;
@@ -896,15 +926,24 @@ static int parse_field(cfg_ctx_t *c, const cfg_field_t *f, char *base, yaml_node
         rc = read_int(c, v, false, &sv, &uv);
         *(int64_t *)p = sv;
         return rc;
-    case CK_FLOAT: return read_float(c, v, (double *)p);
-    case CK_STRS: return read_strs(c, v, p, false);
-    case CK_LABELNAMES: return read_strs(c, v, p, true);
-    case CK_KVS: return read_kvs(c, v, p, false);
-    case CK_LABELS: return read_kvs(c, v, p, true);
-    case CK_PARAMS: return read_params(c, v, p);
-    case CK_TLSVER: return read_tlsver(c, v, p);
-    case CK_ACTION: return read_action(c, v, p);
-    case CK_REGEX: return read_regex(c, v, (em_relabel_config_t *)base);
+    case CK_FLOAT:
+        return read_float(c, v, (double *)p);
+    case CK_STRS:
+        return read_strs(c, v, p, false);
+    case CK_LABELNAMES:
+        return read_strs(c, v, p, true);
+    case CK_KVS:
+        return read_kvs(c, v, p, false);
+    case CK_LABELS:
+        return read_kvs(c, v, p, true);
+    case CK_PARAMS:
+        return read_params(c, v, p);
+    case CK_TLSVER:
+        return read_tlsver(c, v, p);
+    case CK_ACTION:
+        return read_action(c, v, p);
+    case CK_REGEX:
+        return read_regex(c, v, (em_relabel_config_t *)base);
     case CK_OBJ: {
         void **obj = p;
         free_field(f, base);
@@ -933,17 +972,21 @@ static int parse_field(cfg_ctx_t *c, const cfg_field_t *f, char *base, yaml_node
             return type_error(c, v, "a mapping");
         return cfg_parse_struct(c, f->sub, obj, v);
     }
-    case CK_LIST: return parse_list(c, f, base, v);
-    case CK_IGNORE: return EM_OK;
+    case CK_LIST:
+        return parse_list(c, f, base, v);
+    case CK_IGNORE:
+        return EM_OK;
     case CK_UNSUPPORTED: {
         if (cfg_is_null(v))
             return EM_OK;
         const char *dot = strrchr(c->path.data, '.'); /* the path ends with this key */
         if (dot)
-            return cfg_fail(c, v, "%.*s: %s is not supported by ember", (int)(dot - c->path.data), c->path.data, f->key);
+            return cfg_fail(c, v, "%.*s: %s is not supported by ember", (int)(dot - c->path.data),
+                            c->path.data, f->key);
         return cfg_fail(c, v, "%s is not supported by ember", f->key);
     }
-    case CK_INLINE: break;
+    case CK_INLINE:
+        break;
     }
     return EM_OK;
 }
@@ -968,11 +1011,11 @@ static const cfg_field_t *find_field(const cfg_type_t *t, char *obj, const yaml_
 /* Every service discovery mechanism Prometheus knows (discovery/ *), so that a config written for
  * Prometheus gets "not supported" rather than "unknown field". */
 static const char *const sd_names[] = {
-    "aws",       "azure",   "consul",    "digitalocean", "docker",    "dockerswarm", "dns",        "ec2",
-    "ecs",       "elasticache", "eureka", "gce",        "hetzner",   "http",        "ionos",      "kubernetes",
-    "kuma",      "lightsail", "linode",  "marathon",     "msk",       "nerve",       "nomad",      "oci",
-    "openstack", "outscale", "ovhcloud", "puppetdb",     "rds",       "scaleway",    "serverset",  "stackit",
-    "triton",    "uyuni",   "vultr",
+    "aws",   "azure",      "consul",      "digitalocean", "docker",   "dockerswarm", "dns",
+    "ec2",   "ecs",        "elasticache", "eureka",       "gce",      "hetzner",     "http",
+    "ionos", "kubernetes", "kuma",        "lightsail",    "linode",   "marathon",    "msk",
+    "nerve", "nomad",      "oci",         "openstack",    "outscale", "ovhcloud",    "puppetdb",
+    "rds",   "scaleway",   "serverset",   "stackit",      "triton",   "uyuni",       "vultr",
 };
 
 static bool known_sd(const yaml_node_t *key)
@@ -994,7 +1037,8 @@ static int unknown_key(cfg_ctx_t *c, const cfg_type_t *t, yaml_node_t *map, yaml
     if (t->sd_owner && known_sd(key)) {
         const char *job = cfg_find_str(c, map, "job_name");
         if (job)
-            rc = cfg_fail(c, key, "%s (job %s): %s is not supported by ember; use file_sd_configs or static_configs",
+            rc = cfg_fail(c, key,
+                          "%s (job %s): %s is not supported by ember; use file_sd_configs or static_configs",
                           c->path.data, cfg_q(c, job), k);
         else
             rc = cfg_fail(c, key, "%s: %s is not supported by ember; use file_sd_configs or static_configs",
@@ -1080,10 +1124,16 @@ static void free_field(const cfg_field_t *f, char *base)
         *(char **)p = NULL;
         break;
     case CK_STRS:
-    case CK_LABELNAMES: strs_fini(p); break;
+    case CK_LABELNAMES:
+        strs_fini(p);
+        break;
     case CK_KVS:
-    case CK_LABELS: kvs_fini(p); break;
-    case CK_PARAMS: params_fini(p); break;
+    case CK_LABELS:
+        kvs_fini(p);
+        break;
+    case CK_PARAMS:
+        params_fini(p);
+        break;
     case CK_REGEX: {
         em_relabel_config_t *rl = (em_relabel_config_t *)base;
         free(rl->regex_src);
@@ -1100,8 +1150,12 @@ static void free_field(const cfg_field_t *f, char *base)
         }
         break;
     case CK_EMBED:
-    case CK_INLINE: cfg_free_struct(f->sub, p); break;
-    case CK_GROUP: cfg_free_struct(f->sub, base); break;
+    case CK_INLINE:
+        cfg_free_struct(f->sub, p);
+        break;
+    case CK_GROUP:
+        cfg_free_struct(f->sub, base);
+        break;
     case CK_LIST: {
         void **arr = *(void ***)p;
         size_t *count = (size_t *)(base + f->off_n);
@@ -1114,17 +1168,32 @@ static void free_field(const cfg_field_t *f, char *base)
         *count = 0;
         break;
     }
-    case CK_TRIBOOL: *(int8_t *)p = -1; break;
-    case CK_BOOL: *(bool *)p = false; break;
+    case CK_TRIBOOL:
+        *(int8_t *)p = -1;
+        break;
+    case CK_BOOL:
+        *(bool *)p = false;
+        break;
     case CK_DUR:
     case CK_INT:
-    case CK_BYTES: *(int64_t *)p = 0; break;
-    case CK_UINT: *(uint64_t *)p = 0; break;
-    case CK_FLOAT: *(double *)p = 0; break;
-    case CK_TLSVER: *(em_tls_version_t *)p = EM_TLS_ANY; break;
-    case CK_ACTION: *(em_relabel_action_t *)p = EM_RELABEL_REPLACE; break;
+    case CK_BYTES:
+        *(int64_t *)p = 0;
+        break;
+    case CK_UINT:
+        *(uint64_t *)p = 0;
+        break;
+    case CK_FLOAT:
+        *(double *)p = 0;
+        break;
+    case CK_TLSVER:
+        *(em_tls_version_t *)p = EM_TLS_ANY;
+        break;
+    case CK_ACTION:
+        *(em_relabel_action_t *)p = EM_RELABEL_REPLACE;
+        break;
     case CK_IGNORE:
-    case CK_UNSUPPORTED: break;
+    case CK_UNSUPPORTED:
+        break;
     }
 }
 

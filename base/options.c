@@ -47,7 +47,8 @@ static const flag_t flags[] = {
      "Path to configuration file that can enable TLS or authentication."},
     {"web.read-timeout", K_DUR, O(web_read_timeout_ms), "5m", NULL,
      "Maximum duration before timing out read of the request, and closing idle connections."},
-    {"web.max-connections", K_INT, O(web_max_connections), "512", NULL, "Maximum number of simultaneous connections."},
+    {"web.max-connections", K_INT, O(web_max_connections), "512", NULL,
+     "Maximum number of simultaneous connections."},
     {"web.external-url", K_STR, O(web_external_url), NULL, "<URL>",
      "The URL under which ember is externally reachable (for example, if served via a reverse proxy)."},
     {"web.route-prefix", K_STR, O(web_route_prefix), NULL, "<path>",
@@ -67,36 +68,42 @@ static const flag_t flags[] = {
      "How long to retain samples in storage. If neither this flag nor --storage.tsdb.retention.size is set, "
      "15d; 0 means the default."},
     {"storage.tsdb.retention.size", K_BYTES, O(storage_tsdb_retention_size_bytes), "0", NULL,
-     "Maximum number of bytes that can be stored for blocks (B, KB, MB, GB, TB, PB, EB; base 1024). 0 disables."},
+     "Maximum number of bytes that can be stored for blocks (B, KB, MB, GB, TB, PB, EB; base 1024). 0 "
+     "disables."},
     {"storage.tsdb.min-block-duration", K_DUR, O(storage_tsdb_min_block_duration_ms), "2h", NULL,
      "Minimum duration of a data block before being persisted."},
     {"storage.tsdb.max-block-duration", K_DUR, O(storage_tsdb_max_block_duration_ms), NULL, "<duration>",
      "Maximum duration compacted blocks may span. Defaults to 10% of the retention period, at most 31d."},
     {"storage.tsdb.no-lockfile", K_BOOL, O(storage_tsdb_no_lockfile), "false", NULL,
      "Do not create lockfile in data directory."},
-    {"storage.tsdb.wal-compression", K_BOOL, O(storage_tsdb_wal_compression), "false", NULL, "Compress the tsdb WAL."},
+    {"storage.tsdb.wal-compression", K_BOOL, O(storage_tsdb_wal_compression), "false", NULL,
+     "Compress the tsdb WAL."},
     {"storage.tsdb.wal-segment-size", K_BYTES, O(storage_tsdb_wal_segment_size_bytes), "128MB", NULL,
      "Size at which to split the tsdb WAL segment files."},
     {"storage.tsdb.head-shards", K_INT, O(storage_tsdb_head_shards), "0", NULL,
      "Number of shards (ingestion threads) of the in-memory head. 0 means the number of CPUs."},
     {"storage.remote.read-sample-limit", K_INT, O(storage_remote_read_sample_limit), "5e7", NULL,
-     "Maximum overall number of samples to return via the remote read interface, in a single query. 0 means no "
+     "Maximum overall number of samples to return via the remote read interface, in a single query. 0 means "
+     "no "
      "limit."},
     {"storage.remote.read-concurrent-limit", K_INT, O(storage_remote_read_concurrent_limit), "10", NULL,
      "Maximum number of concurrent remote read calls. 0 means no limit."},
-    {"storage.remote.read-max-bytes-in-frame", K_INT, O(storage_remote_read_max_bytes_in_frame), "1048576", NULL,
-     "Maximum number of bytes in a single frame for streaming remote read response types before marshalling."},
+    {"storage.remote.read-max-bytes-in-frame", K_INT, O(storage_remote_read_max_bytes_in_frame), "1048576",
+     NULL,
+     "Maximum number of bytes in a single frame for streaming remote read response types before "
+     "marshalling."},
     {"rules.alert.for-outage-tolerance", K_DUR, O(rules_alert_for_outage_tolerance_ms), "1h", NULL,
      "Max time to tolerate an outage for restoring \"for\" state of alert."},
     {"rules.alert.for-grace-period", K_DUR, O(rules_alert_for_grace_period_ms), "10m", NULL,
      "Minimum duration between alert and restored \"for\" state."},
     {"rules.alert.resend-delay", K_DUR, O(rules_alert_resend_delay_ms), "1m", NULL,
      "Minimum amount of time to wait before resending an alert to Alertmanager."},
-    {"alertmanager.notification-queue-capacity", K_INT, O(alertmanager_notification_queue_capacity), "10000", NULL,
-     "The capacity of the queue for pending Alertmanager notifications."},
+    {"alertmanager.notification-queue-capacity", K_INT, O(alertmanager_notification_queue_capacity), "10000",
+     NULL, "The capacity of the queue for pending Alertmanager notifications."},
     {"query.lookback-delta", K_DUR, O(query_lookback_delta_ms), "5m", NULL,
      "The maximum lookback duration for retrieving metrics during expression evaluations and federation."},
-    {"query.timeout", K_DUR, O(query_timeout_ms), "2m", NULL, "Maximum time a query may take before being aborted."},
+    {"query.timeout", K_DUR, O(query_timeout_ms), "2m", NULL,
+     "Maximum time a query may take before being aborted."},
     {"query.max-concurrency", K_INT, O(query_max_concurrency), "20", NULL,
      "Maximum number of queries executed concurrently."},
     {"query.max-samples", K_INT, O(query_max_samples), "50000000", NULL,
@@ -108,7 +115,8 @@ static const flag_t flags[] = {
     {"log.format", K_LOGFORMAT, O(log_format), "logfmt", NULL,
      "Output format of log messages. One of: [logfmt, json]"},
     {"http.workers", K_INT, O(http_workers), "2", NULL, "Number of HTTP event-loop threads."},
-    {"query.workers", K_INT, O(query_workers), "0", NULL, "Number of query evaluation threads. 0 means the number of CPUs."},
+    {"query.workers", K_INT, O(query_workers), "0", NULL,
+     "Number of query evaluation threads. 0 means the number of CPUs."},
 };
 
 #define N_FLAGS EM_ARRAY_LEN(flags)
@@ -250,7 +258,8 @@ static int set_value(em_options_t *o, const flag_t *f, const char *v, char *why,
             return EM_EINVAL;
         }
         return EM_OK;
-    case K_INT: return parse_int(v, (int64_t *)p, why, why_n);
+    case K_INT:
+        return parse_int(v, (int64_t *)p, why, why_n);
     case K_FEATURES:
         for (const char *s = v; *s;) {
             size_t n = strcspn(s, ",");
@@ -359,7 +368,8 @@ static int parse_long(em_options_t *o, int argc, char **argv, int *i, em_err_t *
         negated = true;
     }
     if (fi == SIZE_MAX)
-        return em_err_set(err, EM_EINVAL, "ember: error: unknown long flag '--%.*s', try --help", (int)nlen, arg);
+        return em_err_set(err, EM_EINVAL, "ember: error: unknown long flag '--%.*s', try --help", (int)nlen,
+                          arg);
     const flag_t *f = &flags[fi];
     bool repeatable = f->kind == K_FEATURES;
     if (!repeatable && ((o->given_[fi / 64] >> (fi % 64)) & 1))
@@ -382,24 +392,31 @@ static int parse_long(em_options_t *o, int argc, char **argv, int *i, em_err_t *
     if (keep)
         o->storage_tsdb_retention_time_ms = keep_ms;
     if (rc != EM_OK)
-        return em_err_set(err, EM_EINVAL, "ember: error: invalid value \"%.100s\" for flag --%s: %s", value, f->name,
-                          why);
+        return em_err_set(err, EM_EINVAL, "ember: error: invalid value \"%.100s\" for flag --%s: %s", value,
+                          f->name, why);
     return EM_OK;
 }
 
 static int check_ranges(const em_options_t *o, em_err_t *err)
 {
     if (o->http_workers < 1 || o->http_workers > 1024)
-        return em_err_set(err, EM_EINVAL, "ember: error: invalid value \"%lld\" for flag --http.workers: must be "
-                          "between 1 and 1024", (long long)o->http_workers);
+        return em_err_set(err, EM_EINVAL,
+                          "ember: error: invalid value \"%lld\" for flag --http.workers: must be "
+                          "between 1 and 1024",
+                          (long long)o->http_workers);
     if (o->query_workers < 0 || o->query_workers > 1024)
-        return em_err_set(err, EM_EINVAL, "ember: error: invalid value \"%lld\" for flag --query.workers: must be "
-                          "between 0 and 1024", (long long)o->query_workers);
+        return em_err_set(err, EM_EINVAL,
+                          "ember: error: invalid value \"%lld\" for flag --query.workers: must be "
+                          "between 0 and 1024",
+                          (long long)o->query_workers);
     if (o->storage_tsdb_head_shards < 0 || o->storage_tsdb_head_shards > 1024)
-        return em_err_set(err, EM_EINVAL, "ember: error: invalid value \"%lld\" for flag --storage.tsdb.head-shards: "
-                          "must be between 0 and 1024", (long long)o->storage_tsdb_head_shards);
+        return em_err_set(err, EM_EINVAL,
+                          "ember: error: invalid value \"%lld\" for flag --storage.tsdb.head-shards: "
+                          "must be between 0 and 1024",
+                          (long long)o->storage_tsdb_head_shards);
     if (o->storage_tsdb_retention_size_bytes < 0)
-        return em_err_set(err, EM_EINVAL, "ember: error: invalid value for flag --storage.tsdb.retention.size: must "
+        return em_err_set(err, EM_EINVAL,
+                          "ember: error: invalid value for flag --storage.tsdb.retention.size: must "
                           "not be negative");
     return EM_OK;
 }
@@ -441,8 +458,12 @@ static void format_value(const em_options_t *o, const flag_t *f, em_buf_t *b)
     const void *p = cfield(o, f);
     char tmp[64];
     switch (f->kind) {
-    case K_STR: em_buf_puts(b, *(char *const *)p ? *(char *const *)p : ""); break;
-    case K_BOOL: em_buf_puts(b, *(const bool *)p ? "true" : "false"); break;
+    case K_STR:
+        em_buf_puts(b, *(char *const *)p ? *(char *const *)p : "");
+        break;
+    case K_BOOL:
+        em_buf_puts(b, *(const bool *)p ? "true" : "false");
+        break;
     case K_DUR:
         em_duration_format(*(const int64_t *)p, tmp);
         em_buf_puts(b, tmp);
@@ -451,7 +472,9 @@ static void format_value(const em_options_t *o, const flag_t *f, em_buf_t *b)
         em_bytes_format(*(const int64_t *)p, tmp);
         em_buf_puts(b, tmp);
         break;
-    case K_INT: em_buf_printf(b, "%lld", (long long)*(const int64_t *)p); break;
+    case K_INT:
+        em_buf_printf(b, "%lld", (long long)*(const int64_t *)p);
+        break;
     case K_FEATURES:
         for (size_t i = 0; i < o->n_enable_feature; i++)
             em_buf_printf(b, "%s%s", i ? "," : "", o->enable_feature[i]);
@@ -461,11 +484,14 @@ static void format_value(const em_options_t *o, const flag_t *f, em_buf_t *b)
         em_buf_puts(b, names[*(const em_log_level_t *)p]);
         break;
     }
-    case K_LOGFORMAT: em_buf_puts(b, *(const em_log_format_t *)p == EM_LOG_JSON ? "json" : "logfmt"); break;
+    case K_LOGFORMAT:
+        em_buf_puts(b, *(const em_log_format_t *)p == EM_LOG_JSON ? "json" : "logfmt");
+        break;
     }
 }
 
-void em_options_foreach(const em_options_t *o, void (*fn)(const char *name, const char *value, void *arg), void *arg)
+void em_options_foreach(const em_options_t *o, void (*fn)(const char *name, const char *value, void *arg),
+                        void *arg)
 {
     em_buf_t b = EM_BUF_INIT;
     for (size_t i = 0; i < N_FLAGS; i++) {
@@ -492,7 +518,8 @@ static void help_row(em_buf_t *out, const char *left, const char *help)
 void em_options_help(em_buf_t *out)
 {
     em_buf_t left = EM_BUF_INIT;
-    em_buf_puts(out, "usage: ember [<flags>]\n\nThe Ember time series database and monitoring server.\n\nFlags:\n");
+    em_buf_puts(
+        out, "usage: ember [<flags>]\n\nThe Ember time series database and monitoring server.\n\nFlags:\n");
     help_row(out, "  -h, --help", "Show context-sensitive help.");
     help_row(out, "      --version", "Show application version.");
     for (size_t i = 0; i < N_FLAGS; i++) {
@@ -525,7 +552,8 @@ void em_options_version(em_buf_t *out)
 #else
     const char *cc = "gcc";
 #endif
-    em_buf_printf(out, "ember, version %s (branch: %s, revision: %s)\n", EMBER_VERSION, EMBER_BRANCH, EMBER_REVISION);
+    em_buf_printf(out, "ember, version %s (branch: %s, revision: %s)\n", EMBER_VERSION, EMBER_BRANCH,
+                  EMBER_REVISION);
     em_buf_printf(out, "  build user:       %s\n", EMBER_BUILD_USER);
     em_buf_printf(out, "  build date:       %s %s\n", __DATE__, __TIME__);
     em_buf_printf(out, "  compiler:         %s %s\n", cc, __VERSION__);

@@ -72,7 +72,7 @@ typedef struct em_options {
     bool web_enable_remote_write_receiver; /* on by default in ember */
     char *web_page_title;
     char *storage_tsdb_path;
-    int64_t storage_tsdb_retention_time_ms;   /* resolved: 15d when neither time nor size is set */
+    int64_t storage_tsdb_retention_time_ms;    /* resolved: 15d when neither time nor size is set */
     int64_t storage_tsdb_retention_size_bytes; /* 0 = no size limit */
     int64_t storage_tsdb_min_block_duration_ms;
     int64_t storage_tsdb_max_block_duration_ms; /* resolved: retention/10, at most 31d */
@@ -122,6 +122,7 @@ void em_options_version(em_buf_t *out);
 /* Call fn for every flag, in --help order, with its name (no dashes) and its current value as text
  * (durations and sizes in Prometheus's spelling, booleans "true"/"false", lists comma-joined, unset
  * strings ""). For /api/v1/status/flags. Thread: any (read-only). */
-void em_options_foreach(const em_options_t *o, void (*fn)(const char *name, const char *value, void *arg), void *arg);
+void em_options_foreach(const em_options_t *o, void (*fn)(const char *name, const char *value, void *arg),
+                        void *arg);
 
 #endif

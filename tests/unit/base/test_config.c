@@ -70,99 +70,98 @@ Test(base_config, empty_file_gives_prometheus_defaults)
     em_config_free(cfg);
 }
 
-static const char full_config[] =
-    "global:\n"
-    "  scrape_interval: 15s\n"
-    "  evaluation_interval: 30s\n"
-    "  query_log_file: /var/log/q.log\n"
-    "  scrape_protocols: [PrometheusText0.0.4, OpenMetricsText1.0.0]\n"
-    "  external_labels:\n"
-    "    region: eu-west\n"
-    "    cluster: a\n"
-    "rule_files:\n"
-    "  - rules/*.yml\n"
-    "alerting:\n"
-    "  alert_relabel_configs:\n"
-    "    - action: labeldrop\n"
-    "      regex: replica\n"
-    "  alertmanagers:\n"
-    "    - scheme: https\n"
-    "      path_prefix: /am\n"
-    "      basic_auth: {username: u, password_file: /etc/pw}\n"
-    "      static_configs:\n"
-    "        - targets: ['am1:9093', 'am2:9093']\n"
-    "scrape_configs:\n"
-    "  - job_name: node\n"
-    "    scrape_interval: 5s\n"
-    "    params:\n"
-    "      module: [if_mib, x]\n"
-    "    honor_labels: yes\n"
-    "    body_size_limit: 10MB\n"
-    "    sample_limit: 5000\n"
-    "    label_limit: 30\n"
-    "    label_name_length_limit: 100\n"
-    "    label_value_length_limit: 200\n"
-    "    target_limit: 10\n"
-    "    tls_config:\n"
-    "      ca_file: ca.pem\n"
-    "      server_name: node.local\n"
-    "      insecure_skip_verify: true\n"
-    "      min_version: TLS12\n"
-    "    bearer_token_file: /etc/token\n"
-    "    static_configs:\n"
-    "      - targets: ['n1:9100', 'n2:9100']\n"
-    "        labels: {rack: r1}\n"
-    "    file_sd_configs:\n"
-    "      - files: ['sd/*.json', 'more.yaml']\n"
-    "    relabel_configs:\n"
-    "      - source_labels: [__address__]\n"
-    "        regex: '(.*):9100'\n"
-    "        target_label: host\n"
-    "      - action: hashmod\n"
-    "        source_labels: [__address__]\n"
-    "        modulus: 4\n"
-    "        target_label: __tmp_hash\n"
-    "      - action: keep\n"
-    "        source_labels: [__tmp_hash]\n"
-    "        regex: 0\n"
-    "    metric_relabel_configs:\n"
-    "      - action: drop\n"
-    "        source_labels: [__name__]\n"
-    "        regex: go_.*\n"
-    "  - job_name: api\n"
-    "    scheme: https\n"
-    "    metrics_path: /m\n"
-    "    follow_redirects: false\n"
-    "    enable_http2: false\n"
-    "    enable_compression: false\n"
-    "    honor_timestamps: false\n"
-    "    authorization: {credentials: s3cret}\n"
-    "    static_configs: [{targets: ['api:443']}]\n"
-    "remote_write:\n"
-    "  - url: https://user:pw@rw.example/api/v1/write\n"
-    "    name: primary\n"
-    "    remote_timeout: 10s\n"
-    "    send_exemplars: true\n"
-    "    headers: {X-Scope-OrgID: team}\n"
-    "    write_relabel_configs:\n"
-    "      - action: drop\n"
-    "        source_labels: [__name__]\n"
-    "        regex: debug_.*\n"
-    "    queue_config:\n"
-    "      max_shards: 10\n"
-    "      retry_on_http_429: true\n"
-    "    metadata_config:\n"
-    "      send: false\n"
-    "remote_read:\n"
-    "  - url: http://rr.example/api/v1/read\n"
-    "    read_recent: true\n"
-    "    required_matchers: {env: prod}\n"
-    "    filter_external_labels: false\n"
-    "storage:\n"
-    "  tsdb:\n"
-    "    out_of_order_time_window: 30m\n"
-    "  exemplars:\n"
-    "    max_exemplars: 5000\n";
+static const char full_config[] = "global:\n"
+                                  "  scrape_interval: 15s\n"
+                                  "  evaluation_interval: 30s\n"
+                                  "  query_log_file: /var/log/q.log\n"
+                                  "  scrape_protocols: [PrometheusText0.0.4, OpenMetricsText1.0.0]\n"
+                                  "  external_labels:\n"
+                                  "    region: eu-west\n"
+                                  "    cluster: a\n"
+                                  "rule_files:\n"
+                                  "  - rules/*.yml\n"
+                                  "alerting:\n"
+                                  "  alert_relabel_configs:\n"
+                                  "    - action: labeldrop\n"
+                                  "      regex: replica\n"
+                                  "  alertmanagers:\n"
+                                  "    - scheme: https\n"
+                                  "      path_prefix: /am\n"
+                                  "      basic_auth: {username: u, password_file: /etc/pw}\n"
+                                  "      static_configs:\n"
+                                  "        - targets: ['am1:9093', 'am2:9093']\n"
+                                  "scrape_configs:\n"
+                                  "  - job_name: node\n"
+                                  "    scrape_interval: 5s\n"
+                                  "    params:\n"
+                                  "      module: [if_mib, x]\n"
+                                  "    honor_labels: yes\n"
+                                  "    body_size_limit: 10MB\n"
+                                  "    sample_limit: 5000\n"
+                                  "    label_limit: 30\n"
+                                  "    label_name_length_limit: 100\n"
+                                  "    label_value_length_limit: 200\n"
+                                  "    target_limit: 10\n"
+                                  "    tls_config:\n"
+                                  "      ca_file: ca.pem\n"
+                                  "      server_name: node.local\n"
+                                  "      insecure_skip_verify: true\n"
+                                  "      min_version: TLS12\n"
+                                  "    bearer_token_file: /etc/token\n"
+                                  "    static_configs:\n"
+                                  "      - targets: ['n1:9100', 'n2:9100']\n"
+                                  "        labels: {rack: r1}\n"
+                                  "    file_sd_configs:\n"
+                                  "      - files: ['sd/*.json', 'more.yaml']\n"
+                                  "    relabel_configs:\n"
+                                  "      - source_labels: [__address__]\n"
+                                  "        regex: '(.*):9100'\n"
+                                  "        target_label: host\n"
+                                  "      - action: hashmod\n"
+                                  "        source_labels: [__address__]\n"
+                                  "        modulus: 4\n"
+                                  "        target_label: __tmp_hash\n"
+                                  "      - action: keep\n"
+                                  "        source_labels: [__tmp_hash]\n"
+                                  "        regex: 0\n"
+                                  "    metric_relabel_configs:\n"
+                                  "      - action: drop\n"
+                                  "        source_labels: [__name__]\n"
+                                  "        regex: go_.*\n"
+                                  "  - job_name: api\n"
+                                  "    scheme: https\n"
+                                  "    metrics_path: /m\n"
+                                  "    follow_redirects: false\n"
+                                  "    enable_http2: false\n"
+                                  "    enable_compression: false\n"
+                                  "    honor_timestamps: false\n"
+                                  "    authorization: {credentials: s3cret}\n"
+                                  "    static_configs: [{targets: ['api:443']}]\n"
+                                  "remote_write:\n"
+                                  "  - url: https://user:pw@rw.example/api/v1/write\n"
+                                  "    name: primary\n"
+                                  "    remote_timeout: 10s\n"
+                                  "    send_exemplars: true\n"
+                                  "    headers: {X-Scope-OrgID: team}\n"
+                                  "    write_relabel_configs:\n"
+                                  "      - action: drop\n"
+                                  "        source_labels: [__name__]\n"
+                                  "        regex: debug_.*\n"
+                                  "    queue_config:\n"
+                                  "      max_shards: 10\n"
+                                  "      retry_on_http_429: true\n"
+                                  "    metadata_config:\n"
+                                  "      send: false\n"
+                                  "remote_read:\n"
+                                  "  - url: http://rr.example/api/v1/read\n"
+                                  "    read_recent: true\n"
+                                  "    required_matchers: {env: prod}\n"
+                                  "    filter_external_labels: false\n"
+                                  "storage:\n"
+                                  "  tsdb:\n"
+                                  "    out_of_order_time_window: 30m\n"
+                                  "  exemplars:\n"
+                                  "    max_exemplars: 5000\n";
 
 Test(base_config, full_config_has_values_and_defaults)
 {
@@ -280,11 +279,12 @@ Test(base_config, full_config_has_values_and_defaults)
 
 Test(base_config, job_timeout_defaults_and_inheritance)
 {
-    em_config_t *cfg = load_ok("global:\n  scrape_interval: 30s\n  scrape_timeout: 20s\n  sample_limit: 7\n"
-                               "scrape_configs:\n"
-                               "  - job_name: a\n"
-                               "  - job_name: b\n    scrape_interval: 10s\n"
-                               "  - job_name: c\n    scrape_interval: 1m\n    scrape_timeout: 50s\n    sample_limit: 9\n");
+    em_config_t *cfg =
+        load_ok("global:\n  scrape_interval: 30s\n  scrape_timeout: 20s\n  sample_limit: 7\n"
+                "scrape_configs:\n"
+                "  - job_name: a\n"
+                "  - job_name: b\n    scrape_interval: 10s\n"
+                "  - job_name: c\n    scrape_interval: 1m\n    scrape_timeout: 50s\n    sample_limit: 9\n");
     cr_assert_eq(cfg->scrape_configs[0]->scrape_interval_ms, 30000);
     cr_assert_eq(cfg->scrape_configs[0]->scrape_timeout_ms, 20000);
     cr_assert_eq(cfg->scrape_configs[0]->sample_limit, 7);
@@ -303,8 +303,9 @@ Test(base_config, invalid_configs_give_exact_errors)
                "bad.yml:2:22: not a valid duration string: \"15x\" (global.scrape_interval)");
     expect_err("scrape_configs:\n- job_name: node\n- job_name: a\n- job_name: node\n",
                "bad.yml:4:3: found multiple scrape configs with job name \"node\"");
-    expect_err("scrape_configs:\n  - job_name: node\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
-               "bad.yml:4:21: scrape timeout greater than scrape interval for scrape config with job name \"node\"");
+    expect_err(
+        "scrape_configs:\n  - job_name: node\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
+        "bad.yml:4:21: scrape timeout greater than scrape interval for scrape config with job name \"node\"");
     expect_err("global:\n  scrape_interval: 5s\n  scrape_timeout: 10s\n",
                "bad.yml:3:19: global scrape timeout greater than scrape interval");
     expect_err("scrape_configs:\n  - job_name: node\n    job_name: other\n",
@@ -313,11 +314,13 @@ Test(base_config, invalid_configs_give_exact_errors)
                "bad.yml:3:5: cannot unmarshal !!seq into a mapping of strings (global.external_labels)");
     expect_err("global:\n  external_labels:\n    1abc: x\n",
                "bad.yml:3:5: \"1abc\" is not a valid label name (global.external_labels)");
-    expect_err("scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['a:1']\n"
-               "        labels:\n          'a-b': c\n",
-               "bad.yml:6:11: \"a-b\" is not a valid label name (scrape_configs[0].static_configs[0].labels)");
-    expect_err("scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['a:1', 'http://x']\n",
-               "bad.yml:4:26: \"http://x\" is not a valid hostname");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['a:1']\n"
+        "        labels:\n          'a-b': c\n",
+        "bad.yml:6:11: \"a-b\" is not a valid label name (scrape_configs[0].static_configs[0].labels)");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['a:1', 'http://x']\n",
+        "bad.yml:4:26: \"http://x\" is not a valid hostname");
     expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - source_labels: [a]\n"
                "        target_label: 1bad\n",
                "bad.yml:5:23: \"1bad\" is invalid 'target_label' for replace action "
@@ -325,10 +328,12 @@ Test(base_config, invalid_configs_give_exact_errors)
     expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - source_labels: [a]\n",
                "bad.yml:4:9: relabel configuration for replace action requires 'target_label' value "
                "(scrape_configs[0].relabel_configs[0])");
-    expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: hashmod\n        target_label: a\n",
+    expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: hashmod\n        "
+               "target_label: a\n",
                "bad.yml:4:9: relabel configuration for hashmod requires non-zero modulus "
                "(scrape_configs[0].relabel_configs[0])");
-    expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: labeldrop\n        regex: a\n"
+    expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: labeldrop\n        "
+               "regex: a\n"
                "        target_label: b\n",
                "bad.yml:4:9: labeldrop action requires only 'regex', and no other fields "
                "(scrape_configs[0].relabel_configs[0])");
@@ -336,31 +341,38 @@ Test(base_config, invalid_configs_give_exact_errors)
                "        source_labels: [a]\n        regex: 'a(b'\n",
                "bad.yml:6:16: error parsing regexp: missing closing parenthesis at offset 3: `a(b` "
                "(scrape_configs[0].relabel_configs[0].regex)");
-    expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: frobnicate\n",
-               "bad.yml:4:17: unknown relabel action \"frobnicate\" (scrape_configs[0].relabel_configs[0].action)");
-    expect_err("remote_write:\n  - name: a\n", "bad.yml:2:5: url for remote_write is empty (remote_write[0])");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: frobnicate\n",
+        "bad.yml:4:17: unknown relabel action \"frobnicate\" (scrape_configs[0].relabel_configs[0].action)");
+    expect_err("remote_write:\n  - name: a\n",
+               "bad.yml:2:5: url for remote_write is empty (remote_write[0])");
     expect_err("remote_write:\n  - url: http://a\n    name: x\n  - url: http://b\n    name: x\n",
                "bad.yml:4:5: found multiple remote write configs with job name \"x\"");
     expect_err("remote_read:\n  - url: http://a\n    name: x\n  - url: http://b\n    name: x\n",
                "bad.yml:4:5: found multiple remote read configs with job name \"x\"");
     expect_err("scrape_configs:\n  - job_name: x\n    basic_auth:\n      username: a\n    bearer_token: b\n",
-               "bad.yml:5:19: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured "
+               "bad.yml:5:19: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be "
+               "configured "
                "(scrape_configs[0])");
-    expect_err("scrape_configs:\n  - job_name: x\n    basic_auth:\n      username: a\n      password: b\n"
-               "      password_file: c\n",
-               "bad.yml:4:7: at most one of basic_auth password, password_file & password_ref must be configured "
-               "(scrape_configs[0])");
-    expect_err("scrape_configs:\n  - job_name: x\n    authorization:\n      type: Basic\n      credentials: b\n",
-               "bad.yml:4:13: authorization type cannot be set to \"basic\", use \"basic_auth\" instead "
-               "(scrape_configs[0])");
-    expect_err("global:\n  scrape_interval: 15s\n scrape_timeout: 1s\n",
-               "bad.yml:3:2: yaml: did not find expected key while parsing a block mapping at line 1 column 1");
-    expect_err("scrape_configs: [a, b\n",
-               "bad.yml:2:1: yaml: did not find expected ',' or ']' while parsing a flow sequence at line 1 column 17");
-    expect_err("scrape_configs:\n  - job_name: a\n  - job_name: b\n  - job_name: k8s\n    kubernetes_sd_configs:\n"
-               "      - role: pod\n",
-               "bad.yml:5:5: scrape_configs[2] (job \"k8s\"): kubernetes_sd_configs is not supported by ember; use "
-               "file_sd_configs or static_configs");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    basic_auth:\n      username: a\n      password: b\n"
+        "      password_file: c\n",
+        "bad.yml:4:7: at most one of basic_auth password, password_file & password_ref must be configured "
+        "(scrape_configs[0])");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    authorization:\n      type: Basic\n      credentials: b\n",
+        "bad.yml:4:13: authorization type cannot be set to \"basic\", use \"basic_auth\" instead "
+        "(scrape_configs[0])");
+    expect_err(
+        "global:\n  scrape_interval: 15s\n scrape_timeout: 1s\n",
+        "bad.yml:3:2: yaml: did not find expected key while parsing a block mapping at line 1 column 1");
+    expect_err("scrape_configs: [a, b\n", "bad.yml:2:1: yaml: did not find expected ',' or ']' while parsing "
+                                          "a flow sequence at line 1 column 17");
+    expect_err(
+        "scrape_configs:\n  - job_name: a\n  - job_name: b\n  - job_name: k8s\n    kubernetes_sd_configs:\n"
+        "      - role: pod\n",
+        "bad.yml:5:5: scrape_configs[2] (job \"k8s\"): kubernetes_sd_configs is not supported by ember; use "
+        "file_sd_configs or static_configs");
     expect_err("alerting:\n  alertmanagers:\n    - consul_sd_configs: [{server: x}]\n",
                "bad.yml:3:7: alerting.alertmanagers[0]: consul_sd_configs is not supported by ember; use "
                "file_sd_configs or static_configs");
@@ -376,30 +388,39 @@ Test(base_config, invalid_configs_give_exact_errors)
     expect_err("scrape_configs:\n  - job_name: x\n    file_sd_configs:\n      - refresh_interval: 1m\n",
                "bad.yml:4:9: file service discovery config must contain at least one path name "
                "(scrape_configs[0].file_sd_configs[0])");
-    expect_err("scrape_configs:\n  - scrape_interval: 1m\n", "bad.yml:2:5: job_name is empty (scrape_configs[0])");
-    expect_err("scrape_configs:\n  -\n", "bad.yml:2:4: empty or null scrape config section (scrape_configs[0])");
-    expect_err("scrape_configs:\n  - job_name: x\n    honor_labels: maybe\n",
-               "bad.yml:3:19: cannot unmarshal !!str `maybe` into a boolean (scrape_configs[0].honor_labels)");
+    expect_err("scrape_configs:\n  - scrape_interval: 1m\n",
+               "bad.yml:2:5: job_name is empty (scrape_configs[0])");
+    expect_err("scrape_configs:\n  -\n",
+               "bad.yml:2:4: empty or null scrape config section (scrape_configs[0])");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    honor_labels: maybe\n",
+        "bad.yml:3:19: cannot unmarshal !!str `maybe` into a boolean (scrape_configs[0].honor_labels)");
     expect_err("scrape_configs:\n  - job_name: x\n    sample_limit: -5\n",
-               "bad.yml:3:19: cannot unmarshal !!int `-5` into an unsigned integer (scrape_configs[0].sample_limit)");
+               "bad.yml:3:19: cannot unmarshal !!int `-5` into an unsigned integer "
+               "(scrape_configs[0].sample_limit)");
     expect_err("scrape_configs:\n  - job_name: x\n    body_size_limit: 10XB\n",
                "bad.yml:3:22: units: unknown unit XB in 10XB (scrape_configs[0].body_size_limit)");
     expect_err("rule_files: ['a/*/b.yml']\n", "bad.yml:1:14: invalid rule file path \"a/*/b.yml\"");
-    expect_err("remote_write:\n  - url: http://a\n    headers:\n      User-Agent: x\n",
-               "bad.yml:4:7: User-Agent is a reserved header. It must not be changed (remote_write[0].headers)");
-    expect_err("remote_write:\n  - url: http://a\n    queue_config:\n      min_shards: 100\n",
-               "bad.yml:4:7: remote write queue min_shards must not be greater than max_shards (remote_write[0])");
+    expect_err(
+        "remote_write:\n  - url: http://a\n    headers:\n      User-Agent: x\n",
+        "bad.yml:4:7: User-Agent is a reserved header. It must not be changed (remote_write[0].headers)");
+    expect_err(
+        "remote_write:\n  - url: http://a\n    queue_config:\n      min_shards: 100\n",
+        "bad.yml:4:7: remote write queue min_shards must not be greater than max_shards (remote_write[0])");
     expect_err("scrape_configs:\n  - job_name: x\n    tls_config:\n      cert_file: a\n",
                "bad.yml:4:7: exactly one of key or key_file must be configured when a client certificate is "
                "configured (scrape_configs[0].tls_config)");
     expect_err("scrape_configs:\n  - job_name: x\n    tls_config:\n      min_version: TLS9\n",
                "bad.yml:4:20: unknown TLS version: TLS9 (scrape_configs[0].tls_config.min_version)");
-    expect_err("scrape_configs:\n  - job_name: x\n    scheme: ftp\n",
-               "bad.yml:3:13: invalid scheme \"ftp\": must be \"http\" or \"https\" (scrape_configs[0].scheme)");
-    expect_err("scrape_configs:\n  - job_name: x\n    scrape_protocols: [Foo]\n",
-               "bad.yml:3:23: scrape_protocols: unknown scrape protocol Foo, supported: [OpenMetricsText0.0.1 "
-               "OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0] for scrape config with "
-               "job name \"x\"");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    scheme: ftp\n",
+        "bad.yml:3:13: invalid scheme \"ftp\": must be \"http\" or \"https\" (scrape_configs[0].scheme)");
+    expect_err(
+        "scrape_configs:\n  - job_name: x\n    scrape_protocols: [Foo]\n",
+        "bad.yml:3:23: scrape_protocols: unknown scrape protocol Foo, supported: [OpenMetricsText0.0.1 "
+        "OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0] for scrape config "
+        "with "
+        "job name \"x\"");
     expect_err("scrape_config:\n  - job_name: x\n", "bad.yml:1:1: unknown field \"scrape_config\"");
     expect_err("remote_write:\n  - url: http://a\n    sigv4:\n      region: x\n",
                "bad.yml:4:7: remote_write[0]: sigv4 is not supported by ember");
@@ -407,19 +428,24 @@ Test(base_config, invalid_configs_give_exact_errors)
                "bad.yml:4:7: oauth2 client_id must be configured (scrape_configs[0])");
     expect_err("scrape_configs:\n  - job_name: x\n    basic_auth:\n      username: a\n    authorization:\n"
                "      credentials: b\n",
-               "bad.yml:6:7: at most one of basic_auth, oauth2 & authorization must be configured (scrape_configs[0])");
+               "bad.yml:6:7: at most one of basic_auth, oauth2 & authorization must be configured "
+               "(scrape_configs[0])");
     expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: lowercase\n"
                "        source_labels: [a]\n        target_label: b\n        replacement: x\n",
-               "bad.yml:7:22: 'replacement' can not be set for lowercase action (scrape_configs[0].relabel_configs[0])");
+               "bad.yml:7:22: 'replacement' can not be set for lowercase action "
+               "(scrape_configs[0].relabel_configs[0])");
     expect_err("scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - source_labels: [a.b]\n"
                "        target_label: c\n",
-               "bad.yml:4:25: \"a.b\" is not a valid label name (scrape_configs[0].relabel_configs[0].source_labels)");
+               "bad.yml:4:25: \"a.b\" is not a valid label name "
+               "(scrape_configs[0].relabel_configs[0].source_labels)");
     expect_err("hello\n", "bad.yml:1:1: cannot unmarshal !!str `hello` into a mapping");
-    expect_err("global:\n\tscrape_interval: 1s\n",
-               "bad.yml:2:1: yaml: found character that cannot start any token while scanning for the next token at "
-               "line 2 column 1");
+    expect_err(
+        "global:\n\tscrape_interval: 1s\n",
+        "bad.yml:2:1: yaml: found character that cannot start any token while scanning for the next token at "
+        "line 2 column 1");
     expect_err("global:\n  metric_name_validation_scheme: utf8\n",
-               "bad.yml:2:34: metric_name_validation_scheme \"utf8\" is not supported by ember: label names must match "
+               "bad.yml:2:34: metric_name_validation_scheme \"utf8\" is not supported by ember: label names "
+               "must match "
                "[a-zA-Z_][a-zA-Z0-9_]*; use \"legacy\"");
 }
 
@@ -441,13 +467,15 @@ Test(base_config, render_uses_prometheus_spelling_and_hides_secrets)
     em_config_t *cfg = load_ok(full_config);
     char *y = render(cfg);
     cr_assert_not_null(strstr(y, "global:\n  scrape_interval: 15s\n  scrape_timeout: 10s\n"), "%s", y);
-    cr_assert_not_null(strstr(y, "scrape_configs:\n- job_name: node\n  honor_labels: true\n  honor_timestamps: true\n"),
-                       "%s", y);
+    cr_assert_not_null(
+        strstr(y, "scrape_configs:\n- job_name: node\n  honor_labels: true\n  honor_timestamps: true\n"),
+        "%s", y);
     cr_assert_not_null(strstr(y, "  body_size_limit: 10MiB\n"), "%s", y);
     cr_assert_not_null(strstr(y, "  authorization:\n    type: Bearer\n    credentials: <secret>\n"), "%s", y);
     cr_assert_null(strstr(y, "s3cret"), "%s", y);
     cr_assert_not_null(strstr(y, "- url: https://user:xxxxx@rw.example/api/v1/write\n"), "%s", y);
-    cr_assert_not_null(strstr(y, "  - source_labels: [__address__]\n    separator: ;\n    regex: (.*):9100\n"), "%s", y);
+    cr_assert_not_null(
+        strstr(y, "  - source_labels: [__address__]\n    separator: ;\n    regex: (.*):9100\n"), "%s", y);
     cr_assert_not_null(strstr(y, "    regex: \"0\"\n"), "a string that reads as a number is quoted: %s", y);
     cr_assert_not_null(strstr(y, "  queue_config:\n    capacity: 10000\n    max_shards: 10\n"), "%s", y);
     cr_assert_not_null(strstr(y, "  static_configs:\n  - targets:\n    - n1:9100\n"), "%s", y);
@@ -463,30 +491,37 @@ Test(base_config, fingerprint_equal_for_equal_jobs_and_changes_with_any_field)
 {
     em_config_t *c1 = load_ok(two_jobs);
     em_config_t *c2 = load_ok(two_jobs);
-    cr_assert_eq(em_config_scrape_fingerprint(c1->scrape_configs[0]), em_config_scrape_fingerprint(c2->scrape_configs[0]));
-    cr_assert_neq(em_config_scrape_fingerprint(c1->scrape_configs[0]), em_config_scrape_fingerprint(c1->scrape_configs[1]));
+    cr_assert_eq(em_config_scrape_fingerprint(c1->scrape_configs[0]),
+                 em_config_scrape_fingerprint(c2->scrape_configs[0]));
+    cr_assert_neq(em_config_scrape_fingerprint(c1->scrape_configs[0]),
+                  em_config_scrape_fingerprint(c1->scrape_configs[1]));
     em_config_free(c2);
 
     const char *changed[] = {
         "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['x:2']}]\n",
-        "scrape_configs:\n  - job_name: a\n    scrape_interval: 30s\n    static_configs: [{targets: ['x:1']}]\n",
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 30s\n    static_configs: [{targets: "
+        "['x:1']}]\n",
         "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p2}\n"
         "    static_configs: [{targets: ['x:1']}]\n",
-        "global: {scrape_timeout: 5s}\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['x:1']}]\n",
+        "global: {scrape_timeout: 5s}\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: "
+        "['x:1']}]\n",
     };
-    em_config_t *base = load_ok("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p1}\n"
-                                "    static_configs: [{targets: ['x:1']}]\n");
+    em_config_t *base =
+        load_ok("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p1}\n"
+                "    static_configs: [{targets: ['x:1']}]\n");
     uint64_t fb = em_config_scrape_fingerprint(base->scrape_configs[0]);
     for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++) {
         em_config_t *c = load_ok(changed[i]);
         cr_assert_neq(em_config_scrape_fingerprint(c->scrape_configs[0]), fb, "case %zu", i);
-        cr_assert_neq(em_config_scrape_fingerprint(c->scrape_configs[0]), em_config_scrape_fingerprint(c1->scrape_configs[0]),
-                      "case %zu", i);
+        cr_assert_neq(em_config_scrape_fingerprint(c->scrape_configs[0]),
+                      em_config_scrape_fingerprint(c1->scrape_configs[0]), "case %zu", i);
         em_config_free(c);
     }
     /* Layout does not matter, only settings. */
-    em_config_t *c3 = load_ok("scrape_configs:\n\n\n  - {job_name: a, static_configs: [{targets: [\"x:1\"]}]}\n");
-    cr_assert_eq(em_config_scrape_fingerprint(c3->scrape_configs[0]), em_config_scrape_fingerprint(c1->scrape_configs[0]));
+    em_config_t *c3 =
+        load_ok("scrape_configs:\n\n\n  - {job_name: a, static_configs: [{targets: [\"x:1\"]}]}\n");
+    cr_assert_eq(em_config_scrape_fingerprint(c3->scrape_configs[0]),
+                 em_config_scrape_fingerprint(c1->scrape_configs[0]));
     em_config_free(c3);
     em_config_free(base);
     em_config_free(c1);
@@ -504,7 +539,8 @@ Test(base_config, bytes_parse_and_format_like_prometheus)
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -1;
         em_err_t err;
-        cr_assert_eq(em_bytes_parse(ok[i].in, strlen(ok[i].in), &v, &err), EM_OK, "%s: %s", ok[i].in, err.msg);
+        cr_assert_eq(em_bytes_parse(ok[i].in, strlen(ok[i].in), &v, &err), EM_OK, "%s: %s", ok[i].in,
+                     err.msg);
         cr_assert_eq(v, ok[i].want, "%s", ok[i].in);
         char out[32];
         em_bytes_format(v, out);
@@ -524,8 +560,9 @@ Test(base_config, external_labels_expand_environment_variables)
 {
     setenv("EMBER_TEST_REGION", "eu-1", 1);
     unsetenv("EMBER_TEST_UNSET");
-    em_config_t *cfg = load_ok("global:\n  external_labels:\n    a: ${EMBER_TEST_REGION}\n    b: x-$EMBER_TEST_REGION\n"
-                               "    c: $$literal\n    d: q${EMBER_TEST_UNSET}q\n");
+    em_config_t *cfg =
+        load_ok("global:\n  external_labels:\n    a: ${EMBER_TEST_REGION}\n    b: x-$EMBER_TEST_REGION\n"
+                "    c: $$literal\n    d: q${EMBER_TEST_UNSET}q\n");
     cr_assert_str_eq(cfg->global.external_labels.v[0].value, "eu-1");
     cr_assert_str_eq(cfg->global.external_labels.v[1].value, "x-eu-1");
     cr_assert_str_eq(cfg->global.external_labels.v[2].value, "$literal");
@@ -537,11 +574,11 @@ Test(base_config, yaml_1_1_scalars_nulls_and_merge_keys)
 {
     em_config_t *cfg = load_ok("scrape_configs:\n"
                                "  - &base\n    job_name: a\n    honor_labels: on\n    metrics_path: /x\n"
-                               "  - <<: *base\n    job_name: b\n    metrics_path:\n");
+                               "  - <<: *base\n    job_name: b\n    honor_timestamps:\n");
     cr_assert(cfg->scrape_configs[0]->honor_labels);
     cr_assert(cfg->scrape_configs[1]->honor_labels, "merged from the anchor");
     cr_assert_str_eq(cfg->scrape_configs[1]->job_name, "b", "explicit keys win over merged ones");
-    cr_assert_null(cfg->scrape_configs[1]->metrics_path, "null sets the zero value, as go-yaml does");
+    cr_assert(!cfg->scrape_configs[1]->honor_timestamps, "null sets the zero value, as go-yaml does");
     em_config_free(cfg);
     cfg = load_ok("scrape_configs:\n  - job_name: 123\n");
     cr_assert_str_eq(cfg->scrape_configs[0]->job_name, "123", "any scalar fills a string");
@@ -651,7 +688,8 @@ Test(base_config, scrape_config_files_add_jobs_and_refuse_duplicates)
     cr_assert_eq(em_config_load_file(p, &cfg, &err), EM_EINVAL);
     char wantmsg[512];
     snprintf(wantmsg, sizeof(wantmsg),
-             "%s/jobs/b.yml:2:5: found multiple scrape configs with job name \"main\", first found in %s", tmpdir, p);
+             "%s/jobs/b.yml:2:5: found multiple scrape configs with job name \"main\", first found in %s",
+             tmpdir, p);
     cr_assert_str_eq(err.msg, wantmsg);
     rm_tmpdir();
 }
@@ -662,4 +700,16 @@ Test(base_config, missing_file_is_an_io_error)
     em_err_t err;
     cr_assert_eq(em_config_load_file("/nonexistent/prometheus.yml", &cfg, &err), EM_EIO);
     cr_assert_str_eq(err.msg, "open /nonexistent/prometheus.yml: No such file or directory");
+}
+
+Test(base_config, null_strings_with_defaults_take_the_default)
+{
+    em_config_t *cfg = load_ok("scrape_configs:\n  - job_name: a\n    scheme:\n    metrics_path: ''\n"
+                               "remote_write:\n  - url: http://x\n    protobuf_message: ~\n"
+                               "alerting:\n  alertmanagers:\n    - scheme:\n");
+    cr_assert_str_eq(cfg->scrape_configs[0]->scheme, "http");
+    cr_assert_str_eq(cfg->scrape_configs[0]->metrics_path, "/metrics");
+    cr_assert_str_eq(cfg->remote_write[0]->protobuf_message, "prometheus.WriteRequest");
+    cr_assert_str_eq(cfg->alerting.alertmanagers[0]->scheme, "http");
+    em_config_free(cfg);
 }

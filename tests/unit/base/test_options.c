@@ -71,14 +71,14 @@ Test(base_options, defaults_match_prometheus)
 Test(base_options, every_syntax_form)
 {
     em_options_t o;
-    parse_ok(ARGC("--config.file=/etc/p.yml", "--web.listen-address", "127.0.0.1:9999", "--web.enable-lifecycle",
-                  "--web.enable-admin-api=true", "--storage.tsdb.no-lockfile=false", "--query.timeout", "30s",
-                  "--query.max-samples=1e6", "--storage.tsdb.retention.size=1GB", "--log.level=debug",
-                  "--log.format", "json", "--web.page-title=a=b"),
-             ARGV("--config.file=/etc/p.yml", "--web.listen-address", "127.0.0.1:9999", "--web.enable-lifecycle",
-                  "--web.enable-admin-api=true", "--storage.tsdb.no-lockfile=false", "--query.timeout", "30s",
-                  "--query.max-samples=1e6", "--storage.tsdb.retention.size=1GB", "--log.level=debug", "--log.format",
-                  "json", "--web.page-title=a=b"),
+    parse_ok(ARGC("--config.file=/etc/p.yml", "--web.listen-address", "127.0.0.1:9999",
+                  "--web.enable-lifecycle", "--web.enable-admin-api=true", "--storage.tsdb.no-lockfile=false",
+                  "--query.timeout", "30s", "--query.max-samples=1e6", "--storage.tsdb.retention.size=1GB",
+                  "--log.level=debug", "--log.format", "json", "--web.page-title=a=b"),
+             ARGV("--config.file=/etc/p.yml", "--web.listen-address", "127.0.0.1:9999",
+                  "--web.enable-lifecycle", "--web.enable-admin-api=true", "--storage.tsdb.no-lockfile=false",
+                  "--query.timeout", "30s", "--query.max-samples=1e6", "--storage.tsdb.retention.size=1GB",
+                  "--log.level=debug", "--log.format", "json", "--web.page-title=a=b"),
              &o);
     cr_assert_str_eq(o.config_file, "/etc/p.yml");
     cr_assert_str_eq(o.web_listen_address, "127.0.0.1:9999");
@@ -141,18 +141,22 @@ Test(base_options, enable_feature_is_repeatable_and_splits_commas)
 
 Test(base_options, bad_values_give_kingpin_messages)
 {
-    parse_err(ARGC("--query.timeout=abc"), ARGV("--query.timeout=abc"),
-              "ember: error: invalid value \"abc\" for flag --query.timeout: not a valid duration string: \"abc\"");
-    parse_err(ARGC("--query.max-concurrency", "x"), ARGV("--query.max-concurrency", "x"),
-              "ember: error: invalid value \"x\" for flag --query.max-concurrency: strconv.ParseFloat: parsing x: "
-              "invalid syntax");
+    parse_err(
+        ARGC("--query.timeout=abc"), ARGV("--query.timeout=abc"),
+        "ember: error: invalid value \"abc\" for flag --query.timeout: not a valid duration string: \"abc\"");
+    parse_err(
+        ARGC("--query.max-concurrency", "x"), ARGV("--query.max-concurrency", "x"),
+        "ember: error: invalid value \"x\" for flag --query.max-concurrency: strconv.ParseFloat: parsing x: "
+        "invalid syntax");
     parse_err(ARGC("--query.max-concurrency=1.5"), ARGV("--query.max-concurrency=1.5"),
               "ember: error: invalid value \"1.5\" for flag --query.max-concurrency: 1.5 is not an integer");
-    parse_err(ARGC("--web.enable-lifecycle=maybe"), ARGV("--web.enable-lifecycle=maybe"),
-              "ember: error: invalid value \"maybe\" for flag --web.enable-lifecycle: strconv.ParseBool: parsing "
-              "\"maybe\": invalid syntax");
+    parse_err(
+        ARGC("--web.enable-lifecycle=maybe"), ARGV("--web.enable-lifecycle=maybe"),
+        "ember: error: invalid value \"maybe\" for flag --web.enable-lifecycle: strconv.ParseBool: parsing "
+        "\"maybe\": invalid syntax");
     parse_err(ARGC("--storage.tsdb.retention.size=12"), ARGV("--storage.tsdb.retention.size=12"),
-              "ember: error: invalid value \"12\" for flag --storage.tsdb.retention.size: units: unknown unit  in 12");
+              "ember: error: invalid value \"12\" for flag --storage.tsdb.retention.size: units: unknown "
+              "unit  in 12");
     parse_err(ARGC("--log.level=loud"), ARGV("--log.level=loud"),
               "ember: error: invalid value \"loud\" for flag --log.level: enum value must be one of "
               "debug,info,warn,error, got 'loud'");
@@ -160,7 +164,8 @@ Test(base_options, bad_values_give_kingpin_messages)
               "ember: error: expected argument for flag '--query.timeout'");
     parse_err(ARGC("--http.workers=0"), ARGV("--http.workers=0"),
               "ember: error: invalid value \"0\" for flag --http.workers: must be between 1 and 1024");
-    parse_err(ARGC("--query.timeout=1m", "--query.timeout=2m"), ARGV("--query.timeout=1m", "--query.timeout=2m"),
+    parse_err(ARGC("--query.timeout=1m", "--query.timeout=2m"),
+              ARGV("--query.timeout=1m", "--query.timeout=2m"),
               "ember: error: flag 'query.timeout' cannot be repeated");
 }
 
@@ -178,8 +183,9 @@ Test(base_options, help_and_version_have_their_own_codes)
     em_err_t err;
     cr_assert_eq(em_options_parse(ARGC("--help"), ARGV("--help"), &o, &err), EM_OPTIONS_HELP);
     em_options_fini(&o);
-    cr_assert_eq(em_options_parse(ARGC("--query.timeout=1m", "-h"), ARGV("--query.timeout=1m", "-h"), &o, &err),
-                 EM_OPTIONS_HELP);
+    cr_assert_eq(
+        em_options_parse(ARGC("--query.timeout=1m", "-h"), ARGV("--query.timeout=1m", "-h"), &o, &err),
+        EM_OPTIONS_HELP);
     em_options_fini(&o);
     cr_assert_eq(em_options_parse(ARGC("--version"), ARGV("--version"), &o, &err), EM_OPTIONS_VERSION);
     em_options_fini(&o);
@@ -187,7 +193,8 @@ Test(base_options, help_and_version_have_their_own_codes)
     em_buf_t b = EM_BUF_INIT;
     em_options_help(&b);
     cr_assert(strncmp(b.data, "usage: ember [<flags>]\n", 23) == 0, "%s", b.data);
-    cr_assert_not_null(strstr(b.data, "\n      --web.listen-address=\"0.0.0.0:9090\"  Address to listen on"), "%s", b.data);
+    cr_assert_not_null(strstr(b.data, "\n      --web.listen-address=\"0.0.0.0:9090\"  Address to listen on"),
+                       "%s", b.data);
     cr_assert_not_null(strstr(b.data, "\n      --query.timeout=2m"), "%s", b.data);
     cr_assert_not_null(strstr(b.data, "\n      --[no-]web.enable-remote-write-receiver"), "%s", b.data);
     cr_assert_not_null(strstr(b.data, "\n      --config.file=<path>"), "%s", b.data);
@@ -247,8 +254,8 @@ static const char *lookup(const seen_t *s, const char *name)
 Test(base_options, foreach_lists_every_flag_with_its_value)
 {
     em_options_t o;
-    parse_ok(ARGC("--enable-feature=a,b", "--query.timeout=90s"), ARGV("--enable-feature=a,b", "--query.timeout=90s"),
-             &o);
+    parse_ok(ARGC("--enable-feature=a,b", "--query.timeout=90s"),
+             ARGV("--enable-feature=a,b", "--query.timeout=90s"), &o);
     seen_t s = {0};
     em_options_foreach(&o, collect, &s);
     const char *names[] = {"config.file",
