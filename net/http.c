@@ -2,12 +2,14 @@
 #include "net/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -201,6 +203,8 @@ static unsigned method_bit(const h2o_req_t *req)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     em_http_server_t *s = ((root_handler_t *)self)->s;
+    for (const char *const *hv = s->o.extra_headers; hv && hv[0] && hv[1]; hv += 2)
+        em_http_add_header(req, hv[0], hv[1]);
     const route_t *r = find_route(s, req->path.base, path_len_without_query(req));
     if (!r) {
         em_http_respond(req, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
@@ -378,8 +382,13 @@ const volatile int *em_http_job_cancel_flag(const em_http_job_t *job)
 
 void em_http_add_header(h2o_req_t *req, const char *name, const char *value)
 {
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL,
-                          h2o_strdup(&req->pool, value, SIZE_MAX).base, strlen(value));
+    /* HTTP/2 forbids upper-case field names; HTTP/1 clients do not care. */
+    size_t n = strlen(name);
+    char *lc = h2o_mem_alloc_pool(&req->pool, n + 1);
+    for (size_t i = 0; i <= n; i++)
+        lc[i] = (char)tolower((unsigned char)name[i]);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lc, n, 1, NULL, h2o_strdup(&req->pool, value, SIZE_MAX).base,
+                          strlen(value));
 }
 
 static const char *reason(int status)
@@ -653,24 +662,88 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *store)
+{
+    return 1;
+}
+
+static int tls_version(int v)
+{
+    static const int map[] = {0, TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION, TLS1_3_VERSION};
+    return v > 0 && v < 5 ? map[v] : 0;
+}
+
+static int load_pem_cert(SSL_CTX *ctx, const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    int ok = x && SSL_CTX_use_certificate(ctx, x) == 1;
+    X509_free(x);
+    BIO_free(bio);
+    return ok;
+}
+
+static int load_pem_key(SSL_CTX *ctx, const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    int ok = k && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    EVP_PKEY_free(k);
+    BIO_free(bio);
+    return ok;
+}
+
 static int setup_tls(em_http_server_t *s, em_err_t *err)
 {
+    const em_http_opts_t *o = &s->o;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int rc = EM_EINVAL;
     if (!ctx)
         return em_err_set(err, EM_EIO, "TLS: cannot create context");
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(ctx, s->o.tls_cert_file) != 1) {
-        SSL_CTX_free(ctx);
-        return em_err_set(err, EM_EINVAL, "TLS: cannot load certificate %s", s->o.tls_cert_file);
+    SSL_CTX_set_min_proto_version(ctx, o->tls_min_version ? tls_version(o->tls_min_version) : TLS1_2_VERSION);
+    if (o->tls_max_version)
+        SSL_CTX_set_max_proto_version(ctx, tls_version(o->tls_max_version));
+    bool cert_ok = o->tls_cert_file ? SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) == 1
+                                    : load_pem_cert(ctx, o->tls_cert_pem);
+    if (!cert_ok) {
+        em_err_set(err, EM_EINVAL, "TLS: cannot load certificate %s", o->tls_cert_file ? o->tls_cert_file : "(inline)");
+        goto out;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, s->o.tls_key_file, SSL_FILETYPE_PEM) != 1 || !SSL_CTX_check_private_key(ctx)) {
-        SSL_CTX_free(ctx);
-        return em_err_set(err, EM_EINVAL, "TLS: cannot load key %s (or it does not match the certificate)",
-                          s->o.tls_key_file);
+    bool key_ok = o->tls_key_file ? SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file, SSL_FILETYPE_PEM) == 1
+                                  : load_pem_key(ctx, o->tls_key_pem);
+    if (!key_ok || !SSL_CTX_check_private_key(ctx)) {
+        em_err_set(err, EM_EINVAL, "TLS: cannot load key %s, or it does not match the certificate",
+                   o->tls_key_file ? o->tls_key_file : "(inline)");
+        goto out;
     }
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    if (o->tls_client_ca_file) {
+        if (SSL_CTX_load_verify_locations(ctx, o->tls_client_ca_file, NULL) != 1) {
+            em_err_set(err, EM_EINVAL, "TLS: cannot load client CA %s", o->tls_client_ca_file);
+            goto out;
+        }
+        SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(o->tls_client_ca_file));
+    }
+    /* Go's tls.ClientAuthType, mapped onto OpenSSL's verify modes. RequestClientCert and
+     * RequireAnyClientCert accept unverified certificates; the callback below lets those through. */
+    switch (o->tls_client_auth) {
+    case 1: SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert); break;
+    case 2: SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_cert); break;
+    case 3: SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); break;
+    case 4: SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL); break;
+    default: SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); break;
+    }
+    if (o->disable_http2) {
+        static const h2o_iovec_t http1_only[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+        h2o_ssl_register_alpn_protocols(ctx, http1_only);
+    } else {
+        h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    }
     s->ssl_ctx = ctx;
-    return EM_OK;
+    rc = EM_OK;
+out:
+    if (rc != EM_OK)
+        SSL_CTX_free(ctx);
+    return rc;
 }
 
 int em_http_server_new(const em_http_opts_t *o, em_http_server_t **out, em_err_t *err)
@@ -690,7 +763,7 @@ int em_http_server_new(const em_http_opts_t *o, em_http_server_t **out, em_err_t
     s->threads = em_calloc((size_t)s->n_threads, sizeof(loop_thread_t));
     for (int i = 0; i < s->n_threads; i++)
         s->threads[i].fd = -1;
-    if (o->tls_cert_file && o->tls_key_file && (rc = setup_tls(s, err)) != EM_OK)
+    if ((o->tls_cert_file || o->tls_cert_pem) && (rc = setup_tls(s, err)) != EM_OK)
         goto out;
     /* One listening socket, shared by every loop (each accepts from its own descriptor of it). Not
      * SO_REUSEPORT: a second server on the same address must fail, not silently share the port. */
@@ -715,6 +788,8 @@ int em_http_server_new(const em_http_opts_t *o, em_http_server_t **out, em_err_t
     }
     s->conf.http2.graceful_shutdown_timeout = 5000;
     s->conf.server_name = h2o_iovec_init(H2O_STRLIT("ember"));
+    if (o->disable_http2)
+        s->conf.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *hc = h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(hc, "/", 0);
     root_handler_t *h = (root_handler_t *)h2o_create_handler(pc, sizeof(*h));

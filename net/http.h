@@ -53,8 +53,14 @@ typedef struct em_http_opts {
     int max_connections;       /* per server; beyond it new connections wait in the backlog */
     int64_t read_timeout_ms;   /* idle/request timeout */
     const char *route_prefix;  /* "/" or "/prefix" (--web.route-prefix) */
-    const char *tls_cert_file; /* both set: serve TLS (h2 by ALPN) */
-    const char *tls_key_file;
+    /* TLS: a certificate and key (files, or inline PEM) make the server speak HTTPS, h2 by ALPN. */
+    const char *tls_cert_file, *tls_key_file;
+    const char *tls_cert_pem, *tls_key_pem;
+    const char *tls_client_ca_file;  /* CA for client certificates */
+    int tls_client_auth;             /* 0 none, 1 request, 2 require any, 3 verify if given, 4 require+verify */
+    int tls_min_version, tls_max_version; /* 0 any, 1 TLS1.0 ... 4 TLS1.3 */
+    bool disable_http2;
+    const char *const *extra_headers; /* name, value, name, value, ..., NULL: added to every response */
     em_http_auth_fn auth;
     void *auth_arg;
 } em_http_opts_t;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/duration.h"
@@ -17,6 +18,7 @@
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "base/process.h"
+#include "base/webconfig.h"
 #include "base/workpool.h"
 #include "engine/head.h"
 #include "net/http.h"
@@ -250,6 +252,103 @@ static int h_config(h2o_req_t *req, void *arg)
     return 0;
 }
 
+/* ---- authentication (--web.config.file basic_auth_users) ---- */
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Decode standard base64 (padding optional) into out (NUL-terminated); false if malformed or too long. */
+static bool b64_decode(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (; *in && *in != '='; in++) {
+        int v = b64val((unsigned char)*in);
+        if (v < 0)
+            return false;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Prometheus (exporter-toolkit) checks basic auth on every path when users are configured. The first
+ * check of a user costs a bcrypt on the loop thread; successes are cached. */
+static bool check_auth(h2o_req_t *req, void *arg)
+{
+    em_server_t *s = arg;
+    const char *h = em_http_header(req, "authorization");
+    if (!h || strncasecmp(h, "Basic ", 6) != 0)
+        return false;
+    char creds[512];
+    if (!b64_decode(h + 6, creds, sizeof(creds)))
+        return false;
+    char *colon = strchr(creds, ':');
+    if (!colon)
+        return false;
+    *colon = '\0';
+    return em_webconfig_check_basic_auth(s->web, creds, colon + 1);
+}
+
+static int load_webconfig(em_server_t *s, em_http_opts_t *ho, em_err_t *err)
+{
+    if (!s->o.web_config_file)
+        return EM_OK;
+    int rc = em_webconfig_load_file(s->o.web_config_file, &s->web, err);
+    if (rc != EM_OK)
+        return rc;
+    const em_webconfig_t *w = s->web;
+    if (w->tls.enabled) {
+        ho->tls_cert_file = w->tls.cert_file;
+        ho->tls_key_file = w->tls.key_file;
+        ho->tls_cert_pem = w->tls.cert;
+        ho->tls_key_pem = w->tls.key;
+        ho->tls_client_ca_file = w->tls.client_ca_file;
+        ho->tls_client_auth = (int)w->tls.client_auth;
+        ho->tls_min_version = (int)w->tls.min_version;
+        ho->tls_max_version = (int)w->tls.max_version;
+        if (w->tls.client_ca && !w->tls.client_ca_file)
+            return em_err_set(err, EM_EUNSUPPORTED, "%s: inline client_ca is not supported by ember; use client_ca_file",
+                              s->o.web_config_file);
+    }
+    ho->disable_http2 = !w->http2;
+    if (w->headers.n) {
+        s->web_headers = em_calloc(2 * w->headers.n + 1, sizeof(char *));
+        for (size_t i = 0; i < w->headers.n; i++) {
+            s->web_headers[2 * i] = w->headers.v[i].name;
+            s->web_headers[2 * i + 1] = w->headers.v[i].value;
+        }
+        ho->extra_headers = s->web_headers;
+    }
+    if (em_webconfig_auth_required(w)) {
+        ho->auth = check_auth;
+        ho->auth_arg = s;
+    }
+    em_info("web", "Web configuration loaded", "file=%s tls=%s basic_auth=%s", em_q(s->o.web_config_file),
+            w->tls.enabled ? "true" : "false", em_webconfig_auth_required(w) ? "true" : "false");
+    return EM_OK;
+}
+
 /* ---- start, wait, stop ---- */
 
 static void copy_str(const char **dst)
@@ -321,6 +420,9 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
                          .max_connections = o->max_connections,
                          .read_timeout_ms = o->read_timeout_ms,
                          .route_prefix = s->o.route_prefix};
+    rc = load_webconfig(s, &ho, err);
+    if (rc != EM_OK)
+        goto fail;
     rc = em_http_server_new(&ho, &s->http, err);
     if (rc != EM_OK)
         goto fail;
@@ -380,6 +482,8 @@ void em_server_stop(em_server_t *s)
         em_info("main", "Storage closed");
     }
     server_config_free(s);
+    em_webconfig_free(s->web);
+    free(s->web_headers);
     pthread_mutex_destroy(&s->config_mu);
     free((char *)s->o.listen);
     free((char *)s->o.route_prefix);

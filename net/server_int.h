@@ -18,6 +18,8 @@ struct em_server {
     em_server_opts_t o; /* strings owned (copied at start) */
     int64_t start_ms;
     em_http_server_t *http;
+    struct em_webconfig *web; /* --web.config.file, or NULL */
+    const char **web_headers; /* name, value, ..., NULL */
     em_workpool_t *pool;
 
     pthread_t storage_thread;
