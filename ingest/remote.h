@@ -81,7 +81,7 @@
  * Label is 2 wire bytes and 24 bytes of output); on realistic requests, less than 1 byte.
  *
  * THREADS AND OWNERSHIP. No shared state: each object is used by one thread at a time. Views returned by
- * a decoder point into memory the decoded object owns and stay valid until its next decode, reset or fini.
+ * a decoder point into memory the decoded object owns and stay valid until its next decode or its fini.
  * Encoders own their output buffers; returned bodies are valid until the encoder's next reset or fini.
  */
 #ifndef EMBER_INGEST_REMOTE_H
@@ -157,7 +157,7 @@ typedef struct em_remote_metadata {
 /* A decoded WriteRequest and the memory behind it. Reuse one per thread: after the first requests it
  * reaches a steady state with no allocation at all. */
 typedef struct em_remote_write {
-    /* Read-only views, valid until the next decode, reset or fini. */
+    /* Read-only views, valid until the next decode or fini. */
     const em_remote_series_t *series;
     size_t n_series;
     const em_remote_metadata_t *metadata;
