@@ -22,6 +22,8 @@
 #include "base/workpool.h"
 #include "engine/head.h"
 #include "net/http.h"
+#include "ingest/metastore.h"
+#include "net/api.h"
 #include "net/server_int.h"
 
 #ifndef EMBER_REVISION
@@ -369,6 +371,8 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/runtimeinfo", EM_HTTP_GET, "/api/v1/status/runtimeinfo", h_runtimeinfo, s);
     em_http_route(h, "/api/v1/status/flags", EM_HTTP_GET, "/api/v1/status/flags", h_flags, s);
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
+    em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
+    em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
@@ -414,6 +418,8 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
 
     s->pool = em_workpool_new("query", o->query_workers > 0 ? o->query_workers : 2, 1024, em_rcu_thread_online,
                               em_rcu_thread_offline);
+    s->ingest_pool = em_workpool_new("ingest", 2, 4096, em_rcu_thread_online, em_rcu_thread_offline);
+    s->metadata = em_metastore_new();
     em_http_opts_t ho = {.listen = s->o.listen,
                          .n_threads = o->http_threads > 0 ? o->http_threads : 2,
                          .max_body_bytes = o->max_body_bytes,
@@ -476,7 +482,9 @@ void em_server_stop(em_server_t *s)
     if (s->storage_started)
         pthread_join(s->storage_thread, NULL);
     em_workpool_free(s->pool);
+    em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
+    em_metastore_free(s->metadata);
     if (s->head) {
         em_head_close(s->head);
         em_info("main", "Storage closed");

@@ -20,7 +20,9 @@ struct em_server {
     em_http_server_t *http;
     struct em_webconfig *web; /* --web.config.file, or NULL */
     const char **web_headers; /* name, value, ..., NULL */
-    em_workpool_t *pool;
+    em_workpool_t *pool;        /* queries, reloads */
+    em_workpool_t *ingest_pool; /* remote write decoding, so writes never queue behind queries */
+    struct em_metastore *metadata;
 
     pthread_t storage_thread;
     bool storage_started;

@@ -134,7 +134,7 @@ class TempDirTestCase(unittest.TestCase):
                     p.stop(signal.SIGKILL, timeout=10)
                 except AssertionError:
                     failed = True
-        if not failed:
+        if not failed and not os.environ.get("EMBER_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start_ember(self, **kw):
