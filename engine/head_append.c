@@ -18,9 +18,9 @@ char head_tsan_readers;
 static void table_put(series_table_t *t, hseries_t *se)
 {
     size_t mask = t->cap - 1, i = se->hash & mask;
-    while (t->slots[i])
+    while (t->slots[i].se)
         i = (i + 1) & mask;
-    t->slots[i] = se;
+    t->slots[i] = (table_slot_t){se->hash, se};
     t->n++;
 }
 
@@ -28,11 +28,11 @@ static void table_grow(series_table_t *t)
 {
     series_table_t old = *t;
     t->cap = old.cap ? old.cap * 2 : 1024;
-    t->slots = em_calloc(t->cap, sizeof(hseries_t *));
+    t->slots = em_calloc(t->cap, sizeof(table_slot_t));
     t->n = 0;
     for (size_t i = 0; i < old.cap; i++)
-        if (old.slots[i])
-            table_put(t, old.slots[i]);
+        if (old.slots[i].se)
+            table_put(t, old.slots[i].se);
     free(old.slots);
 }
 
@@ -51,9 +51,9 @@ static hseries_t *table_find(const series_table_t *t, uint64_t hash, const em_la
     if (!t->cap)
         return NULL;
     size_t mask = t->cap - 1, i = hash & mask;
-    for (hseries_t *se; (se = t->slots[i]); i = (i + 1) & mask)
-        if (se->hash == hash && labels_equal_series(se, ls))
-            return se;
+    for (; t->slots[i].se; i = (i + 1) & mask)
+        if (t->slots[i].hash == hash && labels_equal_series(t->slots[i].se, ls))
+            return t->slots[i].se;
     return NULL;
 }
 
@@ -61,18 +61,18 @@ static hseries_t *table_find(const series_table_t *t, uint64_t hash, const em_la
 static void table_remove(series_table_t *t, const hseries_t *se)
 {
     size_t mask = t->cap - 1, i = se->hash & mask;
-    while (t->slots[i] != se)
+    while (t->slots[i].se != se)
         i = (i + 1) & mask;
     size_t j = i;
     for (;;) {
-        t->slots[i] = NULL;
+        t->slots[i] = (table_slot_t){0, NULL};
         for (;;) {
             j = (j + 1) & mask;
-            if (!t->slots[j]) {
+            if (!t->slots[j].se) {
                 t->n--;
                 return;
             }
-            size_t home = t->slots[j]->hash & mask;
+            size_t home = t->slots[j].hash & mask;
             /* Move slot j back to i unless its home lies cyclically in (i, j]. */
             bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
             if (!in_range)
@@ -182,7 +182,7 @@ static hseries_t *series_new(shard_t *s, const em_labels_t *ls, uint64_t hash, u
     pages_set(s, ref, se);
     atomic_fetch_add_explicit(&s->c.series, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->c.series_created, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c.bytes, series_size(ls->n) + sizeof(hseries_t *) * 10 / 7,
+    atomic_fetch_add_explicit(&s->c.bytes, series_size(ls->n) + sizeof(table_slot_t) * 10 / 7,
                               memory_order_relaxed);
     return se;
 }
@@ -503,7 +503,7 @@ void shard_truncate(shard_t *s, int64_t mint)
     hseries_t **gone = NULL;
     int64_t new_min = INT64_MAX;
     for (size_t i = 0; i < s->table.cap; i++) {
-        hseries_t *se = s->table.slots[i];
+        hseries_t *se = s->table.slots[i].se;
         if (!se)
             continue;
         if (series_truncate(s, se, mint)) {
@@ -534,7 +534,7 @@ void shard_truncate(shard_t *s, int64_t mint)
     }
     em_memindex_remove(s->ix, refs, n_gone, lsp);
     for (size_t i = 0; i < n_gone; i++) {
-        atomic_fetch_sub_explicit(&s->c.bytes, series_size(gone[i]->n_labels) + sizeof(hseries_t *) * 10 / 7,
+        atomic_fetch_sub_explicit(&s->c.bytes, series_size(gone[i]->n_labels) + sizeof(table_slot_t) * 10 / 7,
                                   memory_order_relaxed);
         HEAD_CALL_RCU(gone[i], free_rcu_series);
     }
@@ -550,7 +550,7 @@ void shard_truncate(shard_t *s, int64_t mint)
 void shard_free_all(shard_t *s)
 {
     for (size_t i = 0; i < s->table.cap; i++) {
-        hseries_t *se = s->table.slots[i];
+        hseries_t *se = s->table.slots[i].se;
         if (!se)
             continue;
         if (se->closed) {

@@ -84,9 +84,15 @@ typedef struct page_dir {
     _Atomic(series_page_t *) pages[];
 } page_dir_t;
 
-/* Writer-only open-addressing table: label hash -> series. */
+/* Writer-only open-addressing table: label hash -> series. Slots keep the hash beside the pointer so a
+ * probe touches the series only when the hashes match. */
+typedef struct table_slot {
+    uint64_t hash;
+    hseries_t *se; /* NULL: empty */
+} table_slot_t;
+
 typedef struct series_table {
-    hseries_t **slots;
+    table_slot_t *slots;
     size_t cap, n; /* cap is a power of two; kept below 70% full */
 } series_table_t;
 

@@ -12,6 +12,23 @@ static const char SEP = (char)0xff;
 
 uint64_t em_labels_hash(const em_labels_t *ls)
 {
+    /* One-shot XXH3 over name 0xff value 0xff ... laid out in a stack buffer: several times faster than
+     * feeding the streaming API four pieces per label. Larger sets take the streaming path. */
+    char buf[1024];
+    size_t o = 0;
+    for (size_t i = 0; i < ls->n; i++) {
+        size_t a = strlen(ls->v[i].name), b = strlen(ls->v[i].value);
+        if (o + a + b + 2 > sizeof(buf))
+            goto stream;
+        memcpy(buf + o, ls->v[i].name, a);
+        o += a;
+        buf[o++] = SEP;
+        memcpy(buf + o, ls->v[i].value, b);
+        o += b;
+        buf[o++] = SEP;
+    }
+    return XXH3_64bits(buf, o);
+stream:;
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
     for (size_t i = 0; i < ls->n; i++) {
