@@ -5,6 +5,7 @@
  */
 #include "ingest/expfmt.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -80,6 +81,80 @@ void em_expfmt_series_name(const em_expfmt_parser_t *p, const char **name, size_
 size_t em_expfmt_series_nlabels(const em_expfmt_parser_t *p)
 {
     return p->n_labels;
+}
+
+/* ---- shared by both formats ---- */
+
+bool em_expfmt__type_word(const char *s, size_t n, bool om, em_expfmt_type_t *t)
+{
+    static const struct {
+        const char *s;
+        em_expfmt_type_t t;
+        uint8_t formats; /* 1: text, 2: OpenMetrics */
+    } types[] = {
+        {"counter", EM_EXPFMT_TYPE_COUNTER, 3},     {"gauge", EM_EXPFMT_TYPE_GAUGE, 3},
+        {"histogram", EM_EXPFMT_TYPE_HISTOGRAM, 3}, {"summary", EM_EXPFMT_TYPE_SUMMARY, 3},
+        {"untyped", EM_EXPFMT_TYPE_UNKNOWN, 1},     {"unknown", EM_EXPFMT_TYPE_UNKNOWN, 2},
+        {"gaugehistogram", EM_EXPFMT_TYPE_GAUGEHISTOGRAM, 2}, {"info", EM_EXPFMT_TYPE_INFO, 2},
+        {"stateset", EM_EXPFMT_TYPE_STATESET, 2},
+    };
+    for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+        if ((types[k].formats & (om ? 2 : 1)) && strlen(types[k].s) == n && memcmp(types[k].s, s, n) == 0) {
+            *t = types[k].t;
+            return true;
+        }
+    }
+    return false;
+}
+
+int em_expfmt__fast_meta(em_expfmt_parser_t *p)
+{
+    const char *b = p->lx.b;
+    size_t len = p->lx.len, i = p->start;
+    bool om = p->fmt == EM_EXPFMT_OPENMETRICS;
+    if (len - i < 9 || b[i + 1] != ' ')
+        return 0;
+    bool help = memcmp(b + i + 2, "HELP ", 5) == 0;
+    if (!help && memcmp(b + i + 2, "TYPE ", 5) != 0)
+        return 0;
+    i += 7;
+    if (!cc_is((unsigned char)b[i], CC_M))
+        return 0;
+    size_t na = i;
+    i = cc_span((const unsigned char *)b, i + 1, len, CC_MD);
+    size_t nb = i;
+    if (i >= len || b[i] != ' ')
+        return 0;
+    size_t ta = ++i;
+    const char *nl = memchr(b + ta, '\n', len - ta);
+    if (!nl)
+        return 0;
+    size_t tb = (size_t)(nl - b);
+    /* Text format: a text of blanks only is no text at all there; leave blank-led texts to it. */
+    if (!om && ta < tb && (b[ta] == ' ' || b[ta] == '\t'))
+        return 0;
+    if (memchr(b + ta, '\0', tb - ta))
+        return 0;
+    if (help) {
+        if (!em_expfmt__utf8(b + ta, tb - ta))
+            return 0;
+    } else if (!em_expfmt__type_word(b + ta, tb - ta, om, &p->mtype)) {
+        return 0;
+    }
+    p->name_a = na;
+    p->name_b = nb;
+    p->name_esc = false;
+    p->text_a = ta;
+    p->text_b = tb;
+    /* OpenMetrics reads the newline as part of the text token, still in the help-text condition,
+     * where the lexer steps over NUL bytes (and Prometheus then cuts the text one byte short): leave
+     * that to the exact path. */
+    if (om && tb + 1 < len && b[tb + 1] == '\0')
+        return 0;
+    p->lx.i = tb + 1;
+    p->lx.tok = tb;
+    p->lx.state = S_INIT;
+    return help ? EM_EXPFMT_HELP : EM_EXPFMT_TYPE;
 }
 
 /* ---- labels ---- */
@@ -183,7 +258,30 @@ static void normalize_float_label(const em_expfmt_parser_t *p, em_arena_t *a, em
         l->value = em_arena_strndup(a, tmp, n);
 }
 
-/* Drop empty values, validate names, sort, reject duplicates. 'what' names the set in messages. */
+/* The label pairs of a series the fast path read: plain names, values without escapes or NULs. */
+static size_t fast_pairs(const em_expfmt_parser_t *p, em_arena_t *a, em_label_t *v, size_t n, size_t cap)
+{
+    const char *b = p->lx.b;
+    size_t i = p->name_b, end = p->series_end;
+    if (i >= end || b[i] != '{')
+        return n;
+    for (i++; b[i] != '}' && n < cap;) {
+        size_t na = i;
+        i = cc_span((const unsigned char *)b, i, end, CC_LD);
+        size_t nb = i, va = i + 2;
+        const char *q = memchr(b + va, '"', end - va);
+        assert(q != NULL); /* the fast path saw the closing quote */
+        i = (size_t)(q - b) + 1;
+        i += b[i] == ',';
+        v[n].name = em_arena_strndup(a, b + na, nb - na);
+        v[n].value = em_arena_strndup(a, b + va, (size_t)(q - b) - va);
+        n++;
+    }
+    return n;
+}
+
+/* Drop empty values, validate names (unless the fast path vouches for them), sort, reject duplicates.
+ * 'series' tells a series' set (with __name__ first) from an exemplar's. */
 static int finish_set(em_expfmt_parser_t *p, em_label_t *v, size_t *np, bool series)
 {
     bool utf8 = (p->flags & EM_EXPFMT_UTF8_NAMES) != 0;
@@ -194,7 +292,7 @@ static int finish_set(em_expfmt_parser_t *p, em_label_t *v, size_t *np, bool ser
     *np = n;
     if (series && (n == 0 || strcmp(v[0].name, EM_METRIC_NAME) != 0))
         return em_expfmt__note(p, EM_EINVAL, "missing metric name (__name__ label)");
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n && !(series && p->fastpath); k++) {
         bool ok = series && k == 0 ? metric_name_ok(v[k].value, utf8) : label_name_ok(v[k].name, utf8);
         if (!ok) {
             em_labels_t ls = {v, n};
@@ -225,14 +323,18 @@ int em_expfmt_labels(em_expfmt_parser_t *p, em_arena_t *a, em_labels_t *out)
     v[n].name = EM_METRIC_NAME;
     v[n++].value = unescape_to(a, p->lx.b + p->name_a, p->name_b - p->name_a, &nul);
 
-    em_expfmt_lexer_t lx = p->lx;
-    lx.i = p->start;
-    lx.state = S_INIT;
-    int t = lex_tok(p, &lx);
-    if (t == T_MNAME && lx.i < p->series_end)
-        t = lex_tok(p, &lx);
-    if (t == T_BOPEN)
-        collect_pairs(p, &lx, a, v, &n, cap, &nul);
+    if (p->fastpath) {
+        n = fast_pairs(p, a, v, n, cap);
+    } else {
+        em_expfmt_lexer_t lx = p->lx;
+        lx.i = p->start;
+        lx.state = S_INIT;
+        int t = lex_tok(p, &lx);
+        if (t == T_MNAME && lx.i < p->series_end)
+            t = lex_tok(p, &lx);
+        if (t == T_BOPEN)
+            collect_pairs(p, &lx, a, v, &n, cap, &nul);
+    }
     if (nul)
         return em_expfmt__note(p, EM_EINVAL, "label names and values may not contain NUL bytes");
     for (size_t k = 1; k < n; k++)

@@ -148,6 +148,7 @@ typedef struct em_expfmt_parser {
     size_t text_a, text_b;   /* meta/comment text */
     uint32_t n_labels;       /* series: label pairs on the line */
     bool name_esc;           /* name was quoted and holds a backslash */
+    bool fastpath;           /* series read by the fast path: plain names, values without escapes */
     bool has_ts;
     double v;
     int64_t t_ms;

@@ -55,6 +55,9 @@ enum {
 /* Internal option: never take the fast path (tests and the fuzz target compare both paths). */
 #define EM_EXPFMT_NO_FASTPATH (1u << 31)
 
+/* Whether the n bytes at s are valid UTF-8. */
+bool em_expfmt__utf8(const char *s, size_t n);
+
 /* Character classes (bit flags in em_expfmt__cc[]). */
 enum {
     CC_M = 1,     /* [a-zA-Z_:]     first character of a metric name */
@@ -64,12 +67,41 @@ enum {
     CC_VAL = 16,  /* printable ASCII but '"' and '\\', or any byte >= 0x80: the fast path's label values */
     CC_TVAL = 32, /* text-format sample value bytes: not NUL, '\t', '\n', ' ', '{' */
     CC_OVAL = 64, /* OpenMetrics value/timestamp bytes: not NUL, '\n', ' ' */
+    CC_VALA = 128, /* CC_VAL restricted to ASCII */
 };
 extern const uint8_t em_expfmt__cc[256];
 
 static inline bool cc_is(unsigned char c, int cls)
 {
     return (em_expfmt__cc[c] & cls) != 0;
+}
+
+/* The end of the run of class-cls bytes starting at i in b[0, len): eight table lookups per branch. */
+static inline size_t cc_span(const unsigned char *b, size_t i, size_t len, int cls)
+{
+    const uint8_t *cc = em_expfmt__cc;
+    while (i + 8 <= len &&
+           (cc[b[i]] & cc[b[i + 1]] & cc[b[i + 2]] & cc[b[i + 3]] & cc[b[i + 4]] & cc[b[i + 5]] & cc[b[i + 6]] &
+            cc[b[i + 7]] & cls))
+        i += 8;
+    while (i < len && (cc[b[i]] & cls))
+        i++;
+    return i;
+}
+
+/* Scan a label value of the fast paths from i (after the opening quote): printable ASCII, or valid
+ * UTF-8, without '"' or '\\'. Returns the position of the byte that ends it (len when the bytes are not
+ * valid UTF-8, which makes the caller fall back to the exact path). */
+static inline size_t fast_lvalue_end(const unsigned char *b, size_t i, size_t len)
+{
+    size_t e = cc_span(b, i, len, CC_VALA);
+    if (e < len && b[e] >= 0x80) {
+        /* Rare: non-ASCII text. Take the whole run, then it must be valid UTF-8. */
+        e = cc_span(b, e, len, CC_VAL);
+        if (!em_expfmt__utf8((const char *)b + i, e - i))
+            return len; /* "not a value": the caller falls back */
+    }
+    return e;
 }
 
 /* The byte at logical position i (i < lx->n): the text format's virtual trailing '\n' at b[len]. */
@@ -88,6 +120,13 @@ const char *em_expfmt__tok_name(int tok);
 /* Entry parsers of each format (expfmt_text.c, expfmt_om.c). Return an entry kind or EM_EINVAL. */
 int em_expfmt__prom_next(em_expfmt_parser_t *p);
 int em_expfmt__om_next(em_expfmt_parser_t *p);
+
+/* Match a TYPE word of the format ("untyped" is text-only; "unknown", "gaugehistogram", "info",
+ * "stateset" OpenMetrics-only). */
+bool em_expfmt__type_word(const char *s, size_t n, bool om, em_expfmt_type_t *t);
+/* Fast path for "# HELP name text\n" and "# TYPE name type\n" at p->start: returns EM_EXPFMT_HELP or
+ * EM_EXPFMT_TYPE having consumed the line, or 0 (nothing touched) to let the exact path read it. */
+int em_expfmt__fast_meta(em_expfmt_parser_t *p);
 
 /* Go's strconv.ParseFloat as Prometheus's parseFloat calls it (no 'p', 'P' or '_'). */
 enum { FP_OK = 0, FP_SYNTAX, FP_RANGE, FP_UNSUPPORTED };
@@ -116,8 +155,7 @@ void em_expfmt__quote_str(char *out, size_t cap, const char *s, size_t max_runes
 /* Bytes of the first max_runes runes of s (Go's %.Ns precision counts runes). */
 size_t em_expfmt__rune_prefix(const char *s, size_t max_runes);
 
-/* Whether the n bytes at s are valid UTF-8. */
-bool em_expfmt__utf8(const char *s, size_t n);
+
 
 /* OpenMetrics float text of v (FormatOpenMetricsFloat): "1.0", "0.0", "+Inf", "1e-05", ... */
 size_t em_expfmt__fmt_om_float(double v, char *out);

@@ -13,16 +13,16 @@
  */
 #include "ingest/expfmt_int.h"
 
-#define CCM (CC_M | CC_MD | CC_L | CC_LD | CC_VAL | CC_TVAL | CC_OVAL)
-#define CCD (CC_MD | CC_LD | CC_VAL | CC_TVAL | CC_OVAL)
-#define CCP (CC_VAL | CC_TVAL | CC_OVAL)
+#define CCM (CC_M | CC_MD | CC_L | CC_LD | CC_VAL | CC_VALA | CC_TVAL | CC_OVAL)
+#define CCD (CC_MD | CC_LD | CC_VAL | CC_VALA | CC_TVAL | CC_OVAL)
+#define CCP (CC_VAL | CC_VALA | CC_TVAL | CC_OVAL)
 
 /* clang-format off */
 const uint8_t em_expfmt__cc[256] = {
     [0x01 ... 0x08] = CC_TVAL | CC_OVAL,
     ['\t'] = CC_OVAL,
     ['\v' ... 0x1f] = CC_TVAL | CC_OVAL,
-    [' '] = CC_VAL,
+    [' '] = CC_VAL | CC_VALA,
     ['!'] = CCP, ['"'] = CC_TVAL | CC_OVAL, ['#' ... '/'] = CCP,
     ['0' ... '9'] = CCD,
     [':'] = CC_M | CC_MD | CCP,
@@ -32,10 +32,10 @@ const uint8_t em_expfmt__cc[256] = {
     ['_'] = CCM,
     ['`'] = CCP,
     ['a' ... 'z'] = CCM,
-    ['{'] = CC_VAL | CC_OVAL,
+    ['{'] = CC_VAL | CC_VALA | CC_OVAL,
     ['|' ... '~'] = CCP,
     [0x7f] = CC_TVAL | CC_OVAL,
-    [0x80 ... 0xff] = CCP,
+    [0x80 ... 0xff] = CC_VAL | CC_TVAL | CC_OVAL,
 };
 /* clang-format on */
 

@@ -20,22 +20,8 @@ static int lex(em_expfmt_parser_t *p)
 
 static int parse_type_text(em_expfmt_parser_t *p)
 {
-    static const struct {
-        const char *s;
-        em_expfmt_type_t t;
-    } types[] = {
-        {"counter", EM_EXPFMT_TYPE_COUNTER},     {"gauge", EM_EXPFMT_TYPE_GAUGE},
-        {"histogram", EM_EXPFMT_TYPE_HISTOGRAM}, {"gaugehistogram", EM_EXPFMT_TYPE_GAUGEHISTOGRAM},
-        {"summary", EM_EXPFMT_TYPE_SUMMARY},     {"info", EM_EXPFMT_TYPE_INFO},
-        {"stateset", EM_EXPFMT_TYPE_STATESET},   {"unknown", EM_EXPFMT_TYPE_UNKNOWN},
-    };
-    size_t n = p->text_b - p->text_a;
-    for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
-        if (strlen(types[k].s) == n && memcmp(types[k].s, p->lx.b + p->text_a, n) == 0) {
-            p->mtype = types[k].t;
-            return EM_OK;
-        }
-    }
+    if (em_expfmt__type_word(p->lx.b + p->text_a, p->text_b - p->text_a, true, &p->mtype))
+        return EM_OK;
     return em_expfmt__errf(p, "invalid metric type %Q", p->text_a, p->text_b);
 }
 
@@ -260,26 +246,19 @@ static bool fast_series(em_expfmt_parser_t *p)
     const unsigned char *b = (const unsigned char *)p->lx.b;
     size_t len = p->lx.len, i = p->start + 1;
     uint32_t nl = 0;
-    while (i < len && cc_is(b[i], CC_MD))
-        i++;
+    i = cc_span(b, i, len, CC_MD);
     size_t name_b = i;
     if (i < len && b[i] == '{') {
         i++;
         while (i < len && b[i] != '}') {
             if (!cc_is(b[i], CC_L))
                 return false;
-            for (i++; i < len && cc_is(b[i], CC_LD); i++)
-                ;
+            i = cc_span(b, i + 1, len, CC_LD);
             if (i + 1 >= len || b[i] != '=' || b[i + 1] != '"')
                 return false;
             i += 2;
-            size_t va = i;
-            unsigned hi = 0;
-            for (; i < len && cc_is(b[i], CC_VAL); i++)
-                hi |= b[i];
+            i = fast_lvalue_end(b, i, len);
             if (i + 1 >= len || b[i] != '"')
-                return false;
-            if ((hi & 0x80) && !em_expfmt__utf8((const char *)b + va, i - va))
                 return false;
             i++;
             nl++;
@@ -296,8 +275,7 @@ static bool fast_series(em_expfmt_parser_t *p)
     if (i >= len || b[i] != ' ')
         return false;
     size_t va = ++i;
-    while (i < len && cc_is(b[i], CC_OVAL))
-        i++;
+    i = cc_span(b, i, len, CC_OVAL);
     double v;
     if (i >= len || i == va || em_expfmt__parse_float((const char *)b + va, i - va, &v) != FP_OK)
         return false;
@@ -307,8 +285,7 @@ static bool fast_series(em_expfmt_parser_t *p)
         size_t ta = ++i;
         if (i < len && b[i] == '#')
             return false;
-        while (i < len && cc_is(b[i], CC_OVAL))
-            i++;
+        i = cc_span(b, i, len, CC_OVAL);
         double ts;
         if (i >= len || i == ta || b[i] != '\n' ||
             em_expfmt__parse_float((const char *)b + ta, i - ta, &ts) != FP_OK || !isfinite(ts))
@@ -325,6 +302,7 @@ static bool fast_series(em_expfmt_parser_t *p)
     p->name_a = p->start;
     p->name_b = name_b;
     p->name_esc = false;
+    p->fastpath = true;
     p->n_labels = nl;
     p->v = isnan(v) ? em_expfmt__normal_nan() : v;
     p->has_ts = has_ts;
@@ -384,7 +362,14 @@ int em_expfmt__om_next(em_expfmt_parser_t *p)
         int rc;
         p->start = lx->i;
         p->n_labels = p->ex_n = 0;
+        p->fastpath = false;
         p->has_ex = false;
+        int k = 0;
+        if (fast && lx->state == S_INIT && lx->i < lx->len && lx->b[lx->i] == '#' &&
+            (k = em_expfmt__fast_meta(p)) != 0) {
+            set_family(p, k == EM_EXPFMT_TYPE);
+            return k;
+        }
         if (fast && lx->state == S_INIT && lx->i < lx->len && cc_is((unsigned char)lx->b[lx->i], CC_M) &&
             fast_series(p)) {
             rc = EM_OK;

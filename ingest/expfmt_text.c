@@ -35,21 +35,8 @@ static void set_name_from_token(em_expfmt_parser_t *p)
 
 static int parse_type_text(em_expfmt_parser_t *p)
 {
-    static const struct {
-        const char *s;
-        em_expfmt_type_t t;
-    } types[] = {
-        {"counter", EM_EXPFMT_TYPE_COUNTER}, {"gauge", EM_EXPFMT_TYPE_GAUGE},
-        {"histogram", EM_EXPFMT_TYPE_HISTOGRAM}, {"summary", EM_EXPFMT_TYPE_SUMMARY},
-        {"untyped", EM_EXPFMT_TYPE_UNKNOWN},
-    };
-    size_t n = p->text_b - p->text_a;
-    for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
-        if (strlen(types[k].s) == n && memcmp(types[k].s, p->lx.b + p->text_a, n) == 0) {
-            p->mtype = types[k].t;
-            return EM_OK;
-        }
-    }
+    if (em_expfmt__type_word(p->lx.b + p->text_a, p->text_b - p->text_a, false, &p->mtype))
+        return EM_OK;
     return em_expfmt__errf(p, "invalid metric type %Q", p->text_a, p->text_b);
 }
 
@@ -158,26 +145,19 @@ static bool fast_series(em_expfmt_parser_t *p)
     const unsigned char *b = (const unsigned char *)p->lx.b;
     size_t len = p->lx.len, i = p->start + 1;
     uint32_t nl = 0;
-    while (i < len && cc_is(b[i], CC_MD))
-        i++;
+    i = cc_span(b, i, len, CC_MD);
     size_t name_b = i;
     if (i < len && b[i] == '{') {
         i++;
         while (i < len && b[i] != '}') {
             if (!cc_is(b[i], CC_L))
                 return false;
-            for (i++; i < len && cc_is(b[i], CC_LD); i++)
-                ;
+            i = cc_span(b, i + 1, len, CC_LD);
             if (i + 1 >= len || b[i] != '=' || b[i + 1] != '"')
                 return false;
             i += 2;
-            size_t va = i;
-            unsigned hi = 0;
-            for (; i < len && cc_is(b[i], CC_VAL); i++)
-                hi |= b[i];
+            i = fast_lvalue_end(b, i, len);
             if (i + 1 >= len || b[i] != '"')
-                return false;
-            if ((hi & 0x80) && !em_expfmt__utf8((const char *)b + va, i - va))
                 return false;
             i++;
             nl++;
@@ -194,8 +174,7 @@ static bool fast_series(em_expfmt_parser_t *p)
     if (i >= len || b[i] != ' ')
         return false;
     size_t va = ++i;
-    while (i < len && cc_is(b[i], CC_TVAL))
-        i++;
+    i = cc_span(b, i, len, CC_TVAL);
     double v;
     if (i >= len || i == va || em_expfmt__parse_float((const char *)b + va, i - va, &v) != FP_OK)
         return false;
@@ -218,6 +197,7 @@ static bool fast_series(em_expfmt_parser_t *p)
     p->name_a = p->start;
     p->name_b = name_b;
     p->name_esc = false;
+    p->fastpath = true;
     p->n_labels = nl;
     p->v = isnan(v) ? em_expfmt__normal_nan() : v;
     p->has_ts = has_ts;
@@ -259,9 +239,15 @@ int em_expfmt__prom_next(em_expfmt_parser_t *p)
     for (;;) {
         p->start = lx->i;
         p->n_labels = 0;
-        if (fast && lx->state == S_INIT && lx->i < lx->len && cc_is((unsigned char)lx->b[lx->i], CC_M) &&
-            fast_series(p))
-            return EM_EXPFMT_SERIES;
+        p->fastpath = false;
+        if (fast && lx->state == S_INIT && lx->i < lx->len) {
+            unsigned char c = (unsigned char)lx->b[lx->i];
+            if (cc_is(c, CC_M) && fast_series(p))
+                return EM_EXPFMT_SERIES;
+            int k;
+            if (c == '#' && (k = em_expfmt__fast_meta(p)) != 0)
+                return k;
+        }
         int t = tok(p);
         switch (t) {
         case T_EOF:

@@ -84,81 +84,79 @@ static int parse_float_slow(const char *s, size_t n, double *out)
     return FP_OK;
 }
 
-int em_expfmt__parse_float(const char *s, size_t n, double *out)
+/* The grammar and value; FP_SYNTAX for anything that is not a Go decimal float or special. */
+static int parse_float_grammar(const char *s, size_t n, double *out)
 {
-    if (n == 0)
-        return FP_SYNTAX;
-    /* Prometheus: "Keep to pre-Go 1.13 float formats." */
-    for (size_t k = 0; k < n; k++)
-        if (s[k] == 'p' || s[k] == 'P' || s[k] == '_')
-            return FP_UNSUPPORTED;
-    int sp = parse_special(s, n, out);
-    if (sp)
+    const char *p = s, *e = s + n;
+    bool neg = false;
+    if (*p == '+' || *p == '-') {
+        neg = *p == '-';
+        p++;
+    }
+    if (p < e && (unsigned)(*p - '0') > 9 && *p != '.') {
+        int sp = parse_special(s, n, out);
         return sp > 0 ? FP_OK : FP_SYNTAX;
-
-    size_t i = 0;
-    bool neg = false, digits = false, dot = false, trunc = false;
-    if (s[0] == '+' || s[0] == '-') {
-        neg = s[0] == '-';
-        i = 1;
     }
+    /* Up to 19 significant digits fit in the mantissa; longer strings go to strtod below. */
     uint64_t mant = 0;
-    int nd = 0, exp10 = 0;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (dot)
-                return FP_SYNTAX;
-            dot = true;
-            continue;
-        }
-        if (c < '0' || c > '9')
-            break;
-        digits = true;
-        if (c == '0' && nd == 0) {
-            exp10 -= dot;
-            continue;
-        }
-        if (nd < 19) {
-            mant = mant * 10 + (uint64_t)(c - '0');
-            nd++;
-            exp10 -= dot;
-        } else {
-            trunc = true;
-            exp10 += !dot;
-        }
+    const char *ds = p;
+    for (; p < e && (unsigned)(*p - '0') <= 9; p++)
+        mant = mant * 10 + (uint64_t)(*p - '0');
+    size_t nint = (size_t)(p - ds), nfrac = 0;
+    if (p < e && *p == '.') {
+        const char *fs = ++p;
+        for (; p < e && (unsigned)(*p - '0') <= 9; p++)
+            mant = mant * 10 + (uint64_t)(*p - '0');
+        nfrac = (size_t)(p - fs);
     }
-    if (!digits)
+    if (nint + nfrac == 0)
         return FP_SYNTAX;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
+    long exp10 = -(long)nfrac;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
         int esign = 1;
-        if (i < n && (s[i] == '+' || s[i] == '-')) {
-            esign = s[i] == '-' ? -1 : 1;
-            i++;
+        if (p < e && (*p == '+' || *p == '-')) {
+            esign = *p == '-' ? -1 : 1;
+            p++;
         }
-        if (i >= n || s[i] < '0' || s[i] > '9')
+        if (p >= e || (unsigned)(*p - '0') > 9)
             return FP_SYNTAX;
-        int e = 0;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            if (e < 100000)
-                e = e * 10 + (s[i] - '0');
-        exp10 += esign * e;
+        long x = 0;
+        for (; p < e && (unsigned)(*p - '0') <= 9; p++)
+            if (x < 100000)
+                x = x * 10 + (*p - '0');
+        exp10 += esign * x;
     }
-    if (i != n)
+    if (p != e)
         return FP_SYNTAX;
+    if (nint + nfrac > 19)
+        return parse_float_slow(s, n, out);
     if (mant == 0) {
         *out = neg ? -0.0 : 0.0;
         return FP_OK;
     }
     /* Clinger's fast path: an exact mantissa times an exact power of ten rounds once, correctly. */
-    if (!trunc && mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+    if (mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
         double d = (double)mant;
         d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
         *out = neg ? -d : d;
         return FP_OK;
     }
     return parse_float_slow(s, n, out);
+}
+
+int em_expfmt__parse_float(const char *s, size_t n, double *out)
+{
+    if (n == 0)
+        return FP_SYNTAX;
+    int rc = parse_float_grammar(s, n, out);
+    if (rc == FP_OK)
+        return rc; /* the grammar admits no 'p', 'P' or '_' */
+    /* Prometheus checks these first: "Keep to pre-Go 1.13 float formats." */
+    for (size_t k = 0; k < n; k++)
+        if (s[k] == 'p' || s[k] == 'P' || s[k] == '_')
+            return FP_UNSUPPORTED;
+    return rc;
 }
 
 int em_expfmt__parse_digits(const char *s, size_t n, int64_t *out)
@@ -190,7 +188,14 @@ size_t em_expfmt__fmt_om_float(double v, char *out)
 
 bool em_expfmt__utf8(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+    }
+    for (; i < n; i++)
         if ((unsigned char)s[i] >= 0x80)
             return em_utf8_valid(s + i, n - i);
     return true;
