@@ -28,7 +28,8 @@ static void parse(benchmark::State &state, int om, int with_labels, unsigned fla
         benchmark::DoNotOptimize(bench_expfmt_parse(page, len, om, with_labels, flags, arena));
     state.SetBytesProcessed((int64_t)(state.iterations() * len));
     state.SetItemsProcessed((int64_t)(state.iterations() * n));
-    state.counters["samples/s"] = benchmark::Counter((double)(state.iterations() * n), benchmark::Counter::kIsRate);
+    state.counters["samples/s"] =
+        benchmark::Counter((double)(state.iterations() * n), benchmark::Counter::kIsRate);
     state.counters["page_samples"] = (double)n;
     state.counters["page_bytes"] = (double)len;
     bench_expfmt_arena_free(arena);
@@ -37,12 +38,30 @@ static void parse(benchmark::State &state, int om, int with_labels, unsigned fla
 
 static const unsigned kExact = 1u << 31; // EM_EXPFMT_NO_FASTPATH
 
-static void BM_ExpfmtText_SeriesOnly(benchmark::State &s) { parse(s, 0, 0, 0); }
-static void BM_ExpfmtText_WithLabels(benchmark::State &s) { parse(s, 0, 1, 0); }
-static void BM_ExpfmtText_SeriesOnly_ExactPath(benchmark::State &s) { parse(s, 0, 0, kExact); }
-static void BM_ExpfmtOpenMetrics_SeriesOnly(benchmark::State &s) { parse(s, 1, 0, 0); }
-static void BM_ExpfmtOpenMetrics_WithLabels(benchmark::State &s) { parse(s, 1, 1, 0); }
-static void BM_ExpfmtOpenMetrics_SeriesOnly_ExactPath(benchmark::State &s) { parse(s, 1, 0, kExact); }
+static void BM_ExpfmtText_SeriesOnly(benchmark::State &s)
+{
+    parse(s, 0, 0, 0);
+}
+static void BM_ExpfmtText_WithLabels(benchmark::State &s)
+{
+    parse(s, 0, 1, 0);
+}
+static void BM_ExpfmtText_SeriesOnly_ExactPath(benchmark::State &s)
+{
+    parse(s, 0, 0, kExact);
+}
+static void BM_ExpfmtOpenMetrics_SeriesOnly(benchmark::State &s)
+{
+    parse(s, 1, 0, 0);
+}
+static void BM_ExpfmtOpenMetrics_WithLabels(benchmark::State &s)
+{
+    parse(s, 1, 1, 0);
+}
+static void BM_ExpfmtOpenMetrics_SeriesOnly_ExactPath(benchmark::State &s)
+{
+    parse(s, 1, 0, kExact);
+}
 
 static void BM_ExpfmtWrite(benchmark::State &state)
 {
@@ -50,7 +69,8 @@ static void BM_ExpfmtWrite(benchmark::State &state)
     for (auto _ : state)
         bytes = bench_expfmt_write(1000);
     state.SetBytesProcessed((int64_t)(state.iterations() * bytes));
-    state.counters["samples/s"] = benchmark::Counter((double)(state.iterations() * 1000), benchmark::Counter::kIsRate);
+    state.counters["samples/s"] =
+        benchmark::Counter((double)(state.iterations() * 1000), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(BM_ExpfmtText_SeriesOnly);

@@ -26,10 +26,14 @@ static uint64_t rnd(void)
 static double value(int kind)
 {
     switch (kind % 4) {
-    case 0: return (double)(rnd() % 100000000) / 100.0;
-    case 1: return (double)(rnd() % 100000000000ull) * 4096.0;
-    case 2: return (double)(rnd() % 1000) / 1000.0;
-    default: return (double)(rnd() % 100000);
+    case 0:
+        return (double)(rnd() % 100000000) / 100.0;
+    case 1:
+        return (double)(rnd() % 100000000000ull) * 4096.0;
+    case 2:
+        return (double)(rnd() % 1000) / 1000.0;
+    default:
+        return (double)(rnd() % 100000);
     }
 }
 
@@ -72,25 +76,28 @@ static void cpu_families(page_t *pg)
             snprintf(lb, sizeof(lb), "cpu=\"%d\",mode=\"%s\"", c, modes[m]);
             sample(pg, "node_cpu_seconds_total", lb, value(0));
         }
-    family(pg, "node_cpu_guest_seconds_total", "counter", "Seconds the CPUs spent in guests (VMs) for each mode.");
+    family(pg, "node_cpu_guest_seconds_total", "counter",
+           "Seconds the CPUs spent in guests (VMs) for each mode.");
     for (int c = 0; c < 16; c++)
         for (int m = 0; m < 2; m++) {
             snprintf(lb, sizeof(lb), "cpu=\"%d\",mode=\"%s\"", c, m ? "user" : "nice");
             sample(pg, "node_cpu_guest_seconds_total", lb, 0);
         }
-    static const char *irqs[][3] = {{"0", "IO-APIC", "2-edge timer"},   {"LOC", "", "Local timer interrupts"},
-                                    {"RES", "", "Rescheduling interrupts"}, {"CAL", "", "Function call interrupts"},
-                                    {"TLB", "", "TLB shootdowns"},          {"NMI", "", "Non-maskable interrupts"}};
+    static const char *irqs[][3] = {
+        {"0", "IO-APIC", "2-edge timer"},       {"LOC", "", "Local timer interrupts"},
+        {"RES", "", "Rescheduling interrupts"}, {"CAL", "", "Function call interrupts"},
+        {"TLB", "", "TLB shootdowns"},          {"NMI", "", "Non-maskable interrupts"}};
     family(pg, "node_interrupts_total", "counter", "Interrupt details.");
     for (int c = 0; c < 16; c++)
         for (int q = 0; q < 6; q++) {
-            snprintf(lb, sizeof(lb), "cpu=\"%d\",devices=\"%s\",info=\"%s\",type=\"%s\"", c, irqs[q][1], irqs[q][2],
-                     irqs[q][0]);
+            snprintf(lb, sizeof(lb), "cpu=\"%d\",devices=\"%s\",info=\"%s\",type=\"%s\"", c, irqs[q][1],
+                     irqs[q][2], irqs[q][0]);
             sample(pg, "node_interrupts_total", lb, value(3));
         }
-    static const char *per_cpu[] = {"node_schedstat_running_seconds_total", "node_schedstat_timeslices_total",
-                                    "node_schedstat_waiting_seconds_total", "node_softnet_dropped_total",
-                                    "node_softnet_processed_total", "node_softnet_times_squeezed_total"};
+    static const char *per_cpu[] = {
+        "node_schedstat_running_seconds_total", "node_schedstat_timeslices_total",
+        "node_schedstat_waiting_seconds_total", "node_softnet_dropped_total",
+        "node_softnet_processed_total",         "node_softnet_times_squeezed_total"};
     for (size_t f = 0; f < sizeof(per_cpu) / sizeof(per_cpu[0]); f++) {
         family(pg, per_cpu[f], "counter", "Per-CPU scheduler and softnet statistic.");
         for (int c = 0; c < 16; c++) {
@@ -104,19 +111,25 @@ static void device_families(page_t *pg)
 {
     static const char *disks[] = {"nvme0n1", "nvme1n1", "sda", "dm-0"};
     static const char *nics[] = {"eth0", "eth1", "lo", "docker0"};
-    static const char *disk_f[] = {"node_disk_io_now", "node_disk_io_time_seconds_total", "node_disk_read_bytes_total",
-                                   "node_disk_read_time_seconds_total", "node_disk_reads_completed_total",
-                                   "node_disk_reads_merged_total", "node_disk_write_time_seconds_total",
-                                   "node_disk_writes_completed_total", "node_disk_writes_merged_total",
+    static const char *disk_f[] = {"node_disk_io_now",
+                                   "node_disk_io_time_seconds_total",
+                                   "node_disk_read_bytes_total",
+                                   "node_disk_read_time_seconds_total",
+                                   "node_disk_reads_completed_total",
+                                   "node_disk_reads_merged_total",
+                                   "node_disk_write_time_seconds_total",
+                                   "node_disk_writes_completed_total",
+                                   "node_disk_writes_merged_total",
                                    "node_disk_written_bytes_total"};
-    static const char *net_f[] = {"node_network_receive_bytes_total", "node_network_receive_compressed_total",
-                                  "node_network_receive_drop_total", "node_network_receive_errs_total",
-                                  "node_network_receive_fifo_total", "node_network_receive_frame_total",
-                                  "node_network_receive_multicast_total", "node_network_receive_packets_total",
-                                  "node_network_transmit_bytes_total", "node_network_transmit_carrier_total",
-                                  "node_network_transmit_colls_total", "node_network_transmit_drop_total",
-                                  "node_network_transmit_errs_total", "node_network_transmit_fifo_total",
-                                  "node_network_transmit_packets_total", "node_network_up"};
+    static const char *net_f[] = {
+        "node_network_receive_bytes_total",     "node_network_receive_compressed_total",
+        "node_network_receive_drop_total",      "node_network_receive_errs_total",
+        "node_network_receive_fifo_total",      "node_network_receive_frame_total",
+        "node_network_receive_multicast_total", "node_network_receive_packets_total",
+        "node_network_transmit_bytes_total",    "node_network_transmit_carrier_total",
+        "node_network_transmit_colls_total",    "node_network_transmit_drop_total",
+        "node_network_transmit_errs_total",     "node_network_transmit_fifo_total",
+        "node_network_transmit_packets_total",  "node_network_up"};
     char lb[256];
     for (size_t f = 0; f < sizeof(disk_f) / sizeof(disk_f[0]); f++) {
         family(pg, disk_f[f], f == 0 ? "gauge" : "counter", "Disk statistic from /proc/diskstats.");
@@ -132,9 +145,10 @@ static void device_families(page_t *pg)
             sample(pg, net_f[f], lb, value((int)f));
         }
     }
-    static const char *fs_f[] = {"node_filesystem_avail_bytes", "node_filesystem_device_error", "node_filesystem_files",
-                                 "node_filesystem_files_free", "node_filesystem_free_bytes",
-                                 "node_filesystem_readonly", "node_filesystem_size_bytes"};
+    static const char *fs_f[] = {"node_filesystem_avail_bytes", "node_filesystem_device_error",
+                                 "node_filesystem_files",       "node_filesystem_files_free",
+                                 "node_filesystem_free_bytes",  "node_filesystem_readonly",
+                                 "node_filesystem_size_bytes"};
     static const char *fs[][3] = {{"/dev/nvme0n1p2", "ext4", "/"},
                                   {"/dev/nvme0n1p1", "vfat", "/boot/efi"},
                                   {"/dev/mapper/data", "xfs", "/var/lib/data"},
@@ -146,7 +160,8 @@ static void device_families(page_t *pg)
     for (size_t f = 0; f < sizeof(fs_f) / sizeof(fs_f[0]); f++) {
         family(pg, fs_f[f], "gauge", "Filesystem statistic.");
         for (int d = 0; d < 8; d++) {
-            snprintf(lb, sizeof(lb), "device=\"%s\",fstype=\"%s\",mountpoint=\"%s\"", fs[d][0], fs[d][1], fs[d][2]);
+            snprintf(lb, sizeof(lb), "device=\"%s\",fstype=\"%s\",mountpoint=\"%s\"", fs[d][0], fs[d][1],
+                     fs[d][2]);
             sample(pg, fs_f[f], lb, value((int)f + 1));
         }
     }
@@ -170,13 +185,15 @@ static void scalar_families(page_t *pg)
         family(pg, name, "untyped", "/proc/vmstat information field.");
         sample(pg, name, NULL, value(3));
     }
-    static const char *cols[] = {"arp", "bcache", "bonding", "btrfs", "conntrack", "cpu", "cpufreq", "diskstats",
-                                 "dmi", "edac", "entropy", "fibrechannel", "filefd", "filesystem", "hwmon",
-                                 "infiniband", "ipvs", "loadavg", "mdadm", "meminfo", "netclass", "netdev",
-                                 "netstat", "nfs", "nfsd", "nvme", "os", "powersupplyclass", "pressure", "rapl",
-                                 "schedstat", "selinux", "sockstat", "softnet", "stat", "tapestats", "textfile",
-                                 "thermal_zone", "time", "timex"};
-    family(pg, "node_scrape_collector_duration_seconds", "gauge", "node_exporter: Duration of a collector scrape.");
+    static const char *cols[] = {
+        "arp",       "bcache",     "bonding",      "btrfs",   "conntrack",    "cpu",     "cpufreq",
+        "diskstats", "dmi",        "edac",         "entropy", "fibrechannel", "filefd",  "filesystem",
+        "hwmon",     "infiniband", "ipvs",         "loadavg", "mdadm",        "meminfo", "netclass",
+        "netdev",    "netstat",    "nfs",          "nfsd",    "nvme",         "os",      "powersupplyclass",
+        "pressure",  "rapl",       "schedstat",    "selinux", "sockstat",     "softnet", "stat",
+        "tapestats", "textfile",   "thermal_zone", "time",    "timex"};
+    family(pg, "node_scrape_collector_duration_seconds", "gauge",
+           "node_exporter: Duration of a collector scrape.");
     for (int k = 0; k < 40; k++) {
         snprintf(lb, sizeof(lb), "collector=\"%s\"", cols[k]);
         sample(pg, "node_scrape_collector_duration_seconds", lb, value(2) / 100);
@@ -191,7 +208,8 @@ static void scalar_families(page_t *pg)
         snprintf(lb, sizeof(lb), "chip=\"platform_coretemp_0\",sensor=\"temp%d\"", k + 1);
         sample(pg, "node_hwmon_temp_celsius", lb, 30 + (double)(rnd() % 400) / 10);
     }
-    family(pg, "go_gc_duration_seconds", "summary", "A summary of the pause duration of garbage collection cycles.");
+    family(pg, "go_gc_duration_seconds", "summary",
+           "A summary of the pause duration of garbage collection cycles.");
     static const char *qs[] = {"0", "0.25", "0.5", "0.75", "1"};
     for (int k = 0; k < 5; k++) {
         snprintf(lb, sizeof(lb), "quantile=\"%s\"", qs[k]);
@@ -268,8 +286,11 @@ size_t bench_expfmt_write(size_t n_series)
     static em_buf_t b = EM_BUF_INIT;
     em_buf_reset(&b);
     char cpu[16];
-    em_label_t v[] = {{"__name__", "node_cpu_seconds_total"}, {"cpu", cpu}, {"instance", "host-00042:9100"},
-                      {"job", "node"}, {"mode", "idle"}};
+    em_label_t v[] = {{"__name__", "node_cpu_seconds_total"},
+                      {"cpu", cpu},
+                      {"instance", "host-00042:9100"},
+                      {"job", "node"},
+                      {"mode", "idle"}};
     em_labels_t ls = {v, 5};
     for (size_t k = 0; k < n_series; k++) {
         snprintf(cpu, sizeof(cpu), "%zu", k % 64);

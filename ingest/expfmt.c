@@ -57,8 +57,8 @@ const char *em_expfmt_error(const em_expfmt_parser_t *p)
     return p->msg;
 }
 
-void em_expfmt_series(const em_expfmt_parser_t *p, const char **raw, size_t *raw_len, bool *has_ts, int64_t *t_ms,
-                      double *v)
+void em_expfmt_series(const em_expfmt_parser_t *p, const char **raw, size_t *raw_len, bool *has_ts,
+                      int64_t *t_ms, double *v)
 {
     if (raw)
         *raw = p->lx.b + p->start;
@@ -92,10 +92,14 @@ bool em_expfmt__type_word(const char *s, size_t n, bool om, em_expfmt_type_t *t)
         em_expfmt_type_t t;
         uint8_t formats; /* 1: text, 2: OpenMetrics */
     } types[] = {
-        {"counter", EM_EXPFMT_TYPE_COUNTER, 3},     {"gauge", EM_EXPFMT_TYPE_GAUGE, 3},
-        {"histogram", EM_EXPFMT_TYPE_HISTOGRAM, 3}, {"summary", EM_EXPFMT_TYPE_SUMMARY, 3},
-        {"untyped", EM_EXPFMT_TYPE_UNKNOWN, 1},     {"unknown", EM_EXPFMT_TYPE_UNKNOWN, 2},
-        {"gaugehistogram", EM_EXPFMT_TYPE_GAUGEHISTOGRAM, 2}, {"info", EM_EXPFMT_TYPE_INFO, 2},
+        {"counter", EM_EXPFMT_TYPE_COUNTER, 3},
+        {"gauge", EM_EXPFMT_TYPE_GAUGE, 3},
+        {"histogram", EM_EXPFMT_TYPE_HISTOGRAM, 3},
+        {"summary", EM_EXPFMT_TYPE_SUMMARY, 3},
+        {"untyped", EM_EXPFMT_TYPE_UNKNOWN, 1},
+        {"unknown", EM_EXPFMT_TYPE_UNKNOWN, 2},
+        {"gaugehistogram", EM_EXPFMT_TYPE_GAUGEHISTOGRAM, 2},
+        {"info", EM_EXPFMT_TYPE_INFO, 2},
         {"stateset", EM_EXPFMT_TYPE_STATESET, 2},
     };
     for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
@@ -198,8 +202,8 @@ static int lex_tok(const em_expfmt_parser_t *p, em_expfmt_lexer_t *lx)
 
 /* Re-read the label pairs of an already validated {...} whose first token is current in lx (state
  * S_LABELS or S_EXEMPLAR): append up to cap - *n pairs to v, skipping a quoted metric name. */
-static void collect_pairs(const em_expfmt_parser_t *p, em_expfmt_lexer_t *lx, em_arena_t *a, em_label_t *v, size_t *n,
-                          size_t cap, bool *nul)
+static void collect_pairs(const em_expfmt_parser_t *p, em_expfmt_lexer_t *lx, em_arena_t *a, em_label_t *v,
+                          size_t *n, size_t cap, bool *nul)
 {
     int t = lex_tok(p, lx);
     while (t == T_LNAME || t == T_QSTRING) {
@@ -297,7 +301,8 @@ static int finish_set(em_expfmt_parser_t *p, em_label_t *v, size_t *np, bool ser
         if (!ok) {
             em_labels_t ls = {v, n};
             em_buf_t b = EM_BUF_INIT;
-            em_buf_puts(&b, series ? "invalid metric name or label names: " : "invalid exemplar label names: ");
+            em_buf_puts(&b,
+                        series ? "invalid metric name or label names: " : "invalid exemplar label names: ");
             em_labels_format(&ls, &b);
             int rc = em_expfmt__note(p, EM_EINVAL, b.data);
             em_buf_fini(&b);
@@ -373,7 +378,8 @@ int em_expfmt_exemplar(em_expfmt_parser_t *p, em_arena_t *a, em_labels_t *labels
     for (size_t k = 0; k < n; k++)
         runes += rune_count(ls[k].name) + rune_count(ls[k].value);
     if (runes > EM_EXPFMT_EXEMPLAR_MAX_RUNES)
-        return em_expfmt__note(p, EM_ELIMIT, "label length for exemplar exceeds maximum of 128 UTF-8 characters");
+        return em_expfmt__note(p, EM_ELIMIT,
+                               "label length for exemplar exceeds maximum of 128 UTF-8 characters");
     int rc = finish_set(p, ls, &n, false);
     if (rc)
         return rc;
@@ -436,7 +442,8 @@ static void put_name(em_expfmt_parser_t *p, size_t off, size_t end, const char *
     }
 }
 
-void em_expfmt_help(em_expfmt_parser_t *p, const char **name, size_t *name_len, const char **text, size_t *text_len)
+void em_expfmt_help(em_expfmt_parser_t *p, const char **name, size_t *name_len, const char **text,
+                    size_t *text_len)
 {
     em_buf_reset(&p->scratch);
     size_t noff = meta_name(p), nend = p->scratch.len;
@@ -467,7 +474,8 @@ em_expfmt_type_t em_expfmt_type(em_expfmt_parser_t *p, const char **name, size_t
     return p->mtype;
 }
 
-void em_expfmt_unit(em_expfmt_parser_t *p, const char **name, size_t *name_len, const char **unit, size_t *unit_len)
+void em_expfmt_unit(em_expfmt_parser_t *p, const char **name, size_t *name_len, const char **unit,
+                    size_t *unit_len)
 {
     em_buf_reset(&p->scratch);
     size_t noff = meta_name(p);
@@ -485,14 +493,22 @@ void em_expfmt_comment(const em_expfmt_parser_t *p, const char **text, size_t *l
 const char *em_expfmt_type_name(em_expfmt_type_t t)
 {
     switch (t) {
-    case EM_EXPFMT_TYPE_COUNTER: return "counter";
-    case EM_EXPFMT_TYPE_GAUGE: return "gauge";
-    case EM_EXPFMT_TYPE_HISTOGRAM: return "histogram";
-    case EM_EXPFMT_TYPE_GAUGEHISTOGRAM: return "gaugehistogram";
-    case EM_EXPFMT_TYPE_SUMMARY: return "summary";
-    case EM_EXPFMT_TYPE_INFO: return "info";
-    case EM_EXPFMT_TYPE_STATESET: return "stateset";
-    case EM_EXPFMT_TYPE_UNKNOWN: break;
+    case EM_EXPFMT_TYPE_COUNTER:
+        return "counter";
+    case EM_EXPFMT_TYPE_GAUGE:
+        return "gauge";
+    case EM_EXPFMT_TYPE_HISTOGRAM:
+        return "histogram";
+    case EM_EXPFMT_TYPE_GAUGEHISTOGRAM:
+        return "gaugehistogram";
+    case EM_EXPFMT_TYPE_SUMMARY:
+        return "summary";
+    case EM_EXPFMT_TYPE_INFO:
+        return "info";
+    case EM_EXPFMT_TYPE_STATESET:
+        return "stateset";
+    case EM_EXPFMT_TYPE_UNKNOWN:
+        break;
     }
     return "unknown";
 }
@@ -520,7 +536,8 @@ static const char *media_type(const char *ct, char *out, size_t cap)
         if (c == '/' && part == 0 && o > 0) {
             part = 1;
         } else if (c <= ' ' || c >= 0x7f || strchr(tspecials, c)) {
-            return part == 0 ? "mime: expected slash after first token" : "mime: unexpected content after media subtype";
+            return part == 0 ? "mime: expected slash after first token"
+                             : "mime: unexpected content after media subtype";
         }
         if (o + 1 < cap)
             out[o++] = (char)tolower(c);
@@ -553,22 +570,28 @@ int em_expfmt_format_negotiate(const char *ct, int fallback, em_expfmt_format_t 
     em_err_clear(err);
     if (!ct || !ct[0]) {
         if (!have_fb)
-            return em_err_set(err, EM_EUNSUPPORTED, "non-compliant scrape target sending blank Content-Type and no "
-                                                    "fallback_scrape_protocol specified for target");
+            return em_err_set(err, EM_EUNSUPPORTED,
+                              "non-compliant scrape target sending blank Content-Type and no "
+                              "fallback_scrape_protocol specified for target");
         *out = (em_expfmt_format_t)fallback;
-        em_err_set(err, EM_OK, "non-compliant scrape target sending blank Content-Type, using fallback_scrape_protocol "
-                               "\"%s\"", fallback_name(fallback));
+        em_err_set(err, EM_OK,
+                   "non-compliant scrape target sending blank Content-Type, using fallback_scrape_protocol "
+                   "\"%s\"",
+                   fallback_name(fallback));
         return EM_OK;
     }
     const char *perr = media_type(ct, mt, sizeof(mt));
     if (perr) {
         if (!have_fb)
-            return em_err_set(err, EM_EUNSUPPORTED,
-                              "cannot parse Content-Type \"%.200s\" and no fallback_scrape_protocol for target\n%s", ct,
-                              perr);
+            return em_err_set(
+                err, EM_EUNSUPPORTED,
+                "cannot parse Content-Type \"%.200s\" and no fallback_scrape_protocol for target\n%s", ct,
+                perr);
         *out = (em_expfmt_format_t)fallback;
-        em_err_set(err, EM_OK, "could not parse received Content-Type \"%.200s\", using fallback_scrape_protocol \"%s\"\n%s",
-                   ct, fallback_name(fallback), perr);
+        em_err_set(
+            err, EM_OK,
+            "could not parse received Content-Type \"%.200s\", using fallback_scrape_protocol \"%s\"\n%s", ct,
+            fallback_name(fallback), perr);
         return EM_OK;
     }
     if (strcmp(mt, "application/openmetrics-text") == 0 || strcmp(mt, "text/plain") == 0) {
@@ -576,12 +599,14 @@ int em_expfmt_format_negotiate(const char *ct, int fallback, em_expfmt_format_t 
         return EM_OK;
     }
     if (!have_fb)
-        return em_err_set(err, EM_EUNSUPPORTED,
-                          "received unsupported Content-Type \"%.200s\" and no fallback_scrape_protocol specified for "
-                          "target",
-                          ct);
+        return em_err_set(
+            err, EM_EUNSUPPORTED,
+            "received unsupported Content-Type \"%.200s\" and no fallback_scrape_protocol specified for "
+            "target",
+            ct);
     *out = (em_expfmt_format_t)fallback;
-    em_err_set(err, EM_OK, "received unsupported Content-Type \"%.200s\", using fallback_scrape_protocol \"%s\"", ct,
+    em_err_set(err, EM_OK,
+               "received unsupported Content-Type \"%.200s\", using fallback_scrape_protocol \"%s\"", ct,
                fallback_name(fallback));
     return EM_OK;
 }
@@ -595,24 +620,27 @@ int em_expfmt_check_limits(const em_labels_t *ls, const em_expfmt_limits_t *lim,
         met = "";
     int ml = (int)em_expfmt__rune_prefix(met, 50);
     if (lim->label_limit && ls->n > lim->label_limit)
-        return em_err_set(err, EM_ELIMIT, "label_limit exceeded (metric: %.*s, number of labels: %zu, limit: %zu)", ml,
-                          met, ls->n, lim->label_limit);
+        return em_err_set(err, EM_ELIMIT,
+                          "label_limit exceeded (metric: %.*s, number of labels: %zu, limit: %zu)", ml, met,
+                          ls->n, lim->label_limit);
     for (size_t k = 0; k < ls->n; k++) {
         const char *name = ls->v[k].name, *value = ls->v[k].value;
         size_t nl = strlen(name), vl = strlen(value);
         int nn = (int)em_expfmt__rune_prefix(name, 50);
         if (lim->label_name_length_limit && nl > lim->label_name_length_limit)
-            return em_err_set(err, EM_ELIMIT,
-                              "label_name_length_limit exceeded (metric: %.*s, label name: %.*s, length: %zu, limit: "
-                              "%zu)",
-                              ml, met, nn, name, nl, lim->label_name_length_limit);
+            return em_err_set(
+                err, EM_ELIMIT,
+                "label_name_length_limit exceeded (metric: %.*s, label name: %.*s, length: %zu, limit: "
+                "%zu)",
+                ml, met, nn, name, nl, lim->label_name_length_limit);
         if (lim->label_value_length_limit && vl > lim->label_value_length_limit) {
             char q[256];
             em_expfmt__quote_str(q, sizeof(q), value, 50);
-            return em_err_set(err, EM_ELIMIT,
-                              "label_value_length_limit exceeded (metric: %.*s, label name: %.*s, value: %s, length: "
-                              "%zu, limit: %zu)",
-                              ml, met, nn, name, q, vl, lim->label_value_length_limit);
+            return em_err_set(
+                err, EM_ELIMIT,
+                "label_value_length_limit exceeded (metric: %.*s, label name: %.*s, value: %s, length: "
+                "%zu, limit: %zu)",
+                ml, met, nn, name, q, vl, lim->label_value_length_limit);
         }
     }
     return EM_OK;

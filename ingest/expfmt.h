@@ -130,7 +130,7 @@ enum {
 typedef struct em_expfmt_lexer {
     const char *b; /* the page */
     size_t len;    /* its length */
-    size_t n;      /* logical length: the text format sees a virtual '\n' at b[len], as Prometheus appends one */
+    size_t n; /* logical length: the text format sees a virtual '\n' at b[len], as Prometheus appends one */
     size_t i, tok; /* position, and start of the current token */
     int state;     /* start condition of the lexer state machine */
 } em_expfmt_lexer_t;
@@ -138,17 +138,17 @@ typedef struct em_expfmt_lexer {
 /* The parser. Fields are private; the struct is public so that callers can keep it on the stack. */
 typedef struct em_expfmt_parser {
     em_expfmt_lexer_t lx;
-    uint8_t fmt;     /* em_expfmt_format_t */
+    uint8_t fmt; /* em_expfmt_format_t */
     unsigned flags;
-    int sticky;      /* 0, or the error / EOF that every later call returns */
-    size_t start;    /* first byte of the current entry */
+    int sticky;   /* 0, or the error / EOF that every later call returns */
+    size_t start; /* first byte of the current entry */
     /* current entry */
-    size_t series_end;       /* series: raw = b[start, series_end) */
-    size_t name_a, name_b;   /* series/meta: metric name (inside quotes when quoted) */
-    size_t text_a, text_b;   /* meta/comment text */
-    uint32_t n_labels;       /* series: label pairs on the line */
-    bool name_esc;           /* name was quoted and holds a backslash */
-    bool fastpath;           /* series read by the fast path: plain names, values without escapes */
+    size_t series_end;     /* series: raw = b[start, series_end) */
+    size_t name_a, name_b; /* series/meta: metric name (inside quotes when quoted) */
+    size_t text_a, text_b; /* meta/comment text */
+    uint32_t n_labels;     /* series: label pairs on the line */
+    bool name_esc;         /* name was quoted and holds a backslash */
+    bool fastpath;         /* series read by the fast path: plain names, values without escapes */
     bool has_ts;
     double v;
     int64_t t_ms;
@@ -188,8 +188,8 @@ const char *em_expfmt_error(const em_expfmt_parser_t *p);
  * line (leading blanks included, as Prometheus includes them) and stays valid as long as the page;
  * has_ts/t_ms the timestamp in milliseconds when the line has one; v the value (NaN is always
  * Prometheus's normal NaN, bits 0x7ff8000000000001). Any out-parameter may be NULL. Thread: owner. */
-void em_expfmt_series(const em_expfmt_parser_t *p, const char **raw, size_t *raw_len, bool *has_ts, int64_t *t_ms,
-                      double *v);
+void em_expfmt_series(const em_expfmt_parser_t *p, const char **raw, size_t *raw_len, bool *has_ts,
+                      int64_t *t_ms, double *v);
 /* The metric name of the current series as written (inside the quotes if quoted, escapes not resolved;
  * with the line's leading blanks when it has any, as Prometheus). Thread: owner. */
 void em_expfmt_series_name(const em_expfmt_parser_t *p, const char **name, size_t *len);

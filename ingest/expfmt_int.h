@@ -60,13 +60,13 @@ bool em_expfmt__utf8(const char *s, size_t n);
 
 /* Character classes (bit flags in em_expfmt__cc[]). */
 enum {
-    CC_M = 1,     /* [a-zA-Z_:]     first character of a metric name */
-    CC_MD = 2,    /* [a-zA-Z0-9_:]  metric name */
-    CC_L = 4,     /* [a-zA-Z_]      first character of a label name */
-    CC_LD = 8,    /* [a-zA-Z0-9_]   label name */
-    CC_VAL = 16,  /* printable ASCII but '"' and '\\', or any byte >= 0x80: the fast path's label values */
-    CC_TVAL = 32, /* text-format sample value bytes: not NUL, '\t', '\n', ' ', '{' */
-    CC_OVAL = 64, /* OpenMetrics value/timestamp bytes: not NUL, '\n', ' ' */
+    CC_M = 1,      /* [a-zA-Z_:]     first character of a metric name */
+    CC_MD = 2,     /* [a-zA-Z0-9_:]  metric name */
+    CC_L = 4,      /* [a-zA-Z_]      first character of a label name */
+    CC_LD = 8,     /* [a-zA-Z0-9_]   label name */
+    CC_VAL = 16,   /* printable ASCII but '"' and '\\', or any byte >= 0x80: the fast path's label values */
+    CC_TVAL = 32,  /* text-format sample value bytes: not NUL, '\t', '\n', ' ', '{' */
+    CC_OVAL = 64,  /* OpenMetrics value/timestamp bytes: not NUL, '\n', ' ' */
     CC_VALA = 128, /* CC_VAL restricted to ASCII */
 };
 extern const uint8_t em_expfmt__cc[256];
@@ -80,9 +80,8 @@ static inline bool cc_is(unsigned char c, int cls)
 static inline size_t cc_span(const unsigned char *b, size_t i, size_t len, int cls)
 {
     const uint8_t *cc = em_expfmt__cc;
-    while (i + 8 <= len &&
-           (cc[b[i]] & cc[b[i + 1]] & cc[b[i + 2]] & cc[b[i + 3]] & cc[b[i + 4]] & cc[b[i + 5]] & cc[b[i + 6]] &
-            cc[b[i + 7]] & cls))
+    while (i + 8 <= len && (cc[b[i]] & cc[b[i + 1]] & cc[b[i + 2]] & cc[b[i + 3]] & cc[b[i + 4]] &
+                            cc[b[i + 5]] & cc[b[i + 6]] & cc[b[i + 7]] & cls))
         i += 8;
     while (i < len && (cc[b[i]] & cls))
         i++;
@@ -154,8 +153,6 @@ int em_expfmt__note(em_expfmt_parser_t *p, int code, const char *msg);
 void em_expfmt__quote_str(char *out, size_t cap, const char *s, size_t max_runes);
 /* Bytes of the first max_runes runes of s (Go's %.Ns precision counts runes). */
 size_t em_expfmt__rune_prefix(const char *s, size_t max_runes);
-
-
 
 /* OpenMetrics float text of v (FormatOpenMetricsFloat): "1.0", "0.0", "+Inf", "1e-05", ... */
 size_t em_expfmt__fmt_om_float(double v, char *out);

@@ -40,8 +40,8 @@ const uint8_t em_expfmt__cc[256] = {
 /* clang-format on */
 
 static const char *const tok_names[] = {
-    "EOF",   "LINEBREAK", "WHITESPACE", "HELP",   "TYPE",   "UNIT",  "EOFWORD", "TEXT",  "COMMENT",   "BLANK",
-    "MNAME", "QSTRING",   "BOPEN",      "BCLOSE", "LNAME",  "LVALUE", "COMMA",  "EQUAL", "TIMESTAMP", "VALUE",
+    "EOF",   "LINEBREAK", "WHITESPACE", "HELP",   "TYPE",  "UNIT",   "EOFWORD", "TEXT",  "COMMENT",   "BLANK",
+    "MNAME", "QSTRING",   "BOPEN",      "BCLOSE", "LNAME", "LVALUE", "COMMA",   "EQUAL", "TIMESTAMP", "VALUE",
 };
 
 const char *em_expfmt__tok_name(int tok)

@@ -33,14 +33,16 @@ static int check_unit(em_expfmt_parser_t *p)
     if (ul == 0)
         return EM_OK;
     if (ml < ul + 1 || memcmp(b + p->name_b - ul, b + p->text_a, ul) != 0 || b[p->name_b - ul - 1] != '_')
-        return em_expfmt__errf(p, "unit %Q not a suffix of metric %Q", p->text_a, p->text_b, p->name_a, p->name_b);
+        return em_expfmt__errf(p, "unit %Q not a suffix of metric %Q", p->text_a, p->text_b, p->name_a,
+                               p->name_b);
     return EM_OK;
 }
 
 static void set_family(em_expfmt_parser_t *p, bool is_type)
 {
     size_t n = p->name_b - p->name_a;
-    bool same = p->fam_b != NONE && p->fam_b - p->fam_a == n && memcmp(p->lx.b + p->fam_a, p->lx.b + p->name_a, n) == 0;
+    bool same = p->fam_b != NONE && p->fam_b - p->fam_a == n &&
+                memcmp(p->lx.b + p->fam_a, p->lx.b + p->name_a, n) == 0;
     if (!same)
         p->fam_type = EM_EXPFMT_TYPE_UNKNOWN;
     if (is_type)
@@ -312,7 +314,8 @@ static bool fast_series(em_expfmt_parser_t *p)
 
 static bool is_created(const em_expfmt_parser_t *p)
 {
-    if (p->mtype != EM_EXPFMT_TYPE_COUNTER && p->mtype != EM_EXPFMT_TYPE_SUMMARY && p->mtype != EM_EXPFMT_TYPE_HISTOGRAM)
+    if (p->mtype != EM_EXPFMT_TYPE_COUNTER && p->mtype != EM_EXPFMT_TYPE_SUMMARY &&
+        p->mtype != EM_EXPFMT_TYPE_HISTOGRAM)
         return false;
     size_t n = p->name_b - p->name_a;
     return n >= 8 && memcmp(p->lx.b + p->name_b - 8, "_created", 8) == 0;
@@ -350,8 +353,8 @@ static int check_family(em_expfmt_parser_t *p)
     if (!strstr(reserved, key) || strstr(allowed[p->fam_type], key))
         return EM_OK;
     const char *tn = em_expfmt_type_name(p->fam_type);
-    return em_expfmt__errf(p, "sample %Q does not belong to %s metric family %Q (allowed suffixes %s)", p->name_a,
-                           p->name_b, tn, p->fam_a, p->fam_b, allowed[p->fam_type]);
+    return em_expfmt__errf(p, "sample %Q does not belong to %s metric family %Q (allowed suffixes %s)",
+                           p->name_a, p->name_b, tn, p->fam_a, p->fam_b, allowed[p->fam_type]);
 }
 
 int em_expfmt__om_next(em_expfmt_parser_t *p)

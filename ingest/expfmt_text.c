@@ -46,8 +46,8 @@ static int parse_meta(em_expfmt_parser_t *p, int t)
     em_expfmt_lexer_t *lx = &p->lx;
     int t2 = tok(p);
     if (t2 != T_MNAME)
-        return em_expfmt__err_parse(p, t == T_HELP ? "expected metric name after HELP" : "expected metric name after TYPE",
-                                    t2);
+        return em_expfmt__err_parse(
+            p, t == T_HELP ? "expected metric name after HELP" : "expected metric name after TYPE", t2);
     set_name_from_token(p);
     t2 = tok(p);
     if (t2 != T_TEXT)

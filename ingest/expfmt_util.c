@@ -52,7 +52,8 @@ static int parse_special(const char *s, size_t n, double *out)
     }
     if (i < n && (s[i] | 0x20) == 'i') {
         size_t rest = n - i;
-        if ((rest == 3 && strncasecmp(s + i, "inf", 3) == 0) || (rest == 8 && strncasecmp(s + i, "infinity", 8) == 0)) {
+        if ((rest == 3 && strncasecmp(s + i, "inf", 3) == 0) ||
+            (rest == 8 && strncasecmp(s + i, "infinity", 8) == 0)) {
             *out = neg ? -INFINITY : INFINITY;
             return 1;
         }
@@ -258,7 +259,8 @@ static bool rune_printable(int32_t r)
         return false;
     if ((r >= 0x2000 && r <= 0x200f) || (r >= 0x2028 && r <= 0x202f) || (r >= 0x205f && r <= 0x206f))
         return false;
-    if ((r >= 0xe000 && r <= 0xf8ff) || (r >= 0xfff9 && r <= 0xfffb) || (r & 0xfffe) == 0xfffe || r >= 0xf0000)
+    if ((r >= 0xe000 && r <= 0xf8ff) || (r >= 0xfff9 && r <= 0xfffb) || (r & 0xfffe) == 0xfffe ||
+        r >= 0xf0000)
         return false;
     return true;
 }

@@ -168,7 +168,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fast != slow) {
             fprintf(stderr, "fast and exact paths disagree (format %d) on %zu bytes: \"", (int)fmts[f], size);
             for (size_t i = 0; i < size && i < 4096; i++)
-                fprintf(stderr, data[i] >= 0x20 && data[i] < 0x7f && data[i] != '"' && data[i] != '\\' ? "%c" : "\\x%02x",
+                fprintf(stderr,
+                        data[i] >= 0x20 && data[i] < 0x7f && data[i] != '"' && data[i] != '\\' ? "%c"
+                                                                                               : "\\x%02x",
                         data[i]);
             fprintf(stderr, "\"\n");
             abort();

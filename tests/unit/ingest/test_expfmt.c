@@ -28,7 +28,8 @@ static void run_cases(const pcase_t *cs, size_t n, em_expfmt_format_t fmt)
         char *fast = expfmt_dump(c->in, len, fmt, c->flags);
         char *slow = expfmt_dump(c->in, len, fmt, c->flags | EM_EXPFMT_NO_FASTPATH);
         cr_expect_str_eq(fast, c->want, "case %s:\n got: %s\nwant: %s", c->name, fast, c->want);
-        cr_expect_str_eq(fast, slow, "case %s: fast and exact paths differ:\nfast: %s\nslow: %s", c->name, fast, slow);
+        cr_expect_str_eq(fast, slow, "case %s: fast and exact paths differ:\nfast: %s\nslow: %s", c->name,
+                         fast, slow);
         free(fast);
         free(slow);
     }
@@ -55,44 +56,52 @@ static const pcase_t text_valid[] = {
     /* Prometheus drops only the first blank after the name; trailing blanks are kept. */
     {"help_extra_blanks", "# HELP foo   spaced  \n", 0, "help foo|  spaced  \neof\n", 0},
     {"help_empty", "# HELP foo\n# HELP bar \n", 0, "help foo|\nhelp bar|\neof\n", 0},
-    {"help_tab_separated", "# HELP\tfoo\tbar\n", 0, "help foo|bar\neof\n", 0}, /* [P2.42] */
+    {"help_tab_separated", "# HELP\tfoo\tbar\n", 0, "help foo|bar\neof\n", 0},   /* [P2.42] */
     {"help_crlf_keeps_cr", "# HELP foo bar\r\n", 0, "help foo|bar\r\neof\n", 0}, /* [P2.42] */
     {"comments", "# some comment\n#no-space\n#\n# HELPfoo\n# TYPE\n   # indented\n", 0,
      "comment # some comment\ncomment #no-space\ncomment #\ncomment # HELPfoo\ncomment # TYPE\n"
      "comment # indented\neof\n",
      0},
-    {"comment_crlf", "# c\r\nfoo 1\n", 0, "comment # c\r\nseries foo|{__name__=\"foo\"} 1\neof\n", 0}, /* [P2.42] */
-    {"blank_and_blank_looking_lines", "\n\n  \n\t\nfoo 1\n\n\n", 0, "series foo|{__name__=\"foo\"} 1\neof\n", 0},
-    {"empty_page", "", 0, "eof\n", 0}, /* [P2.42] */
-    {"missing_final_newline", "foo 1", 0, "series foo|{__name__=\"foo\"} 1\neof\n", 0},             /* [P2.42] */
+    {"comment_crlf", "# c\r\nfoo 1\n", 0, "comment # c\r\nseries foo|{__name__=\"foo\"} 1\neof\n",
+     0}, /* [P2.42] */
+    {"blank_and_blank_looking_lines", "\n\n  \n\t\nfoo 1\n\n\n", 0, "series foo|{__name__=\"foo\"} 1\neof\n",
+     0},
+    {"empty_page", "", 0, "eof\n", 0},                                                  /* [P2.42] */
+    {"missing_final_newline", "foo 1", 0, "series foo|{__name__=\"foo\"} 1\neof\n", 0}, /* [P2.42] */
     {"missing_final_newline_ts", "foo 1 5", 0, "series foo|{__name__=\"foo\"} 1 @5\neof\n", 0},
     {"trailing_blanks", "foo 1 \nbar 2 123 \t\n", 0,
      "series foo|{__name__=\"foo\"} 1\nseries bar|{__name__=\"bar\"} 2 @123\neof\n", 0}, /* [P2.42] */
-    {"tabs_between_tokens", "foo\t1\t\t5\t\n", 0, "series foo|{__name__=\"foo\"} 1 @5\neof\n", 0}, /* [P2.42] */
+    {"tabs_between_tokens", "foo\t1\t\t5\t\n", 0, "series foo|{__name__=\"foo\"} 1 @5\neof\n",
+     0}, /* [P2.42] */
     {"blanks_inside_braces", "foo{ a = \"b\" , c=\"d\" , } 1\n", 0,
      "series foo{ a = \"b\" , c=\"d\" , }|{__name__=\"foo\", a=\"b\", c=\"d\"} 1\neof\n", 0}, /* [P2.42] */
     {"blank_before_brace", "foo {a=\"b\"} 1\n", 0,
      "series foo {a=\"b\"}|{__name__=\"foo\", a=\"b\"} 1\neof\n", 0}, /* [P2.42] */
-    {"no_blank_after_brace", "foo{a=\"b\"}1\n", 0, "series foo{a=\"b\"}|{__name__=\"foo\", a=\"b\"} 1\neof\n", 0},
+    {"no_blank_after_brace", "foo{a=\"b\"}1\n", 0, "series foo{a=\"b\"}|{__name__=\"foo\", a=\"b\"} 1\neof\n",
+     0},
     {"pairs_without_comma", "foo{a=\"b\" c=\"d\"} 1\n", 0,
      "series foo{a=\"b\" c=\"d\"}|{__name__=\"foo\", a=\"b\", c=\"d\"} 1\neof\n", 0}, /* [P2.42] */
-    {"trailing_comma", "foo{a=\"b\",} 1\n", 0, "series foo{a=\"b\",}|{__name__=\"foo\", a=\"b\"} 1\neof\n", 0},
+    {"trailing_comma", "foo{a=\"b\",} 1\n", 0, "series foo{a=\"b\",}|{__name__=\"foo\", a=\"b\"} 1\neof\n",
+     0},
     {"empty_braces", "foo{} 1\n", 0, "series foo{}|{__name__=\"foo\"} 1\neof\n", 0},
     /* \\ \" \n are resolved; \t stays a backslash and a t. */
     {"label_value_escapes", "foo{a=\"x\\\\y\\\"z\\nw\\t\"} 1\n", 0,
-     "series foo{a=\"x\\\\y\\\"z\\nw\\t\"}|{__name__=\"foo\", a=\"x\\\\y\\\"z\\nw\\\\t\"} 1\neof\n", 0}, /* [P2.42] */
+     "series foo{a=\"x\\\\y\\\"z\\nw\\t\"}|{__name__=\"foo\", a=\"x\\\\y\\\"z\\nw\\\\t\"} 1\neof\n",
+     0}, /* [P2.42] */
     {"label_value_utf8", "foo{a=\"žluťoučký kůň\"} 1\n", 0,
      "series foo{a=\"žluťoučký kůň\"}|{__name__=\"foo\", a=\"žluťoučký kůň\"} 1\neof\n", 0},
     {"label_value_raw_newline", "foo{a=\"x\ny\"} 1\n", 0,
      "series foo{a=\"x\ny\"}|{__name__=\"foo\", a=\"x\\ny\"} 1\neof\n", 0},
-    {"colons_in_metric_name", "job:rate5m:sum 3\n", 0, "series job:rate5m:sum|{__name__=\"job:rate5m:sum\"} 3\neof\n", 0},
+    {"colons_in_metric_name", "job:rate5m:sum 3\n", 0,
+     "series job:rate5m:sum|{__name__=\"job:rate5m:sum\"} 3\neof\n", 0},
     {"special_values", "a NaN\nb +Inf\nc -Inf\nd Inf\ne nan\nf -infinity\ng +INF\n", 0,
      "series a|{__name__=\"a\"} NaN(7ff8000000000001)\nseries b|{__name__=\"b\"} +Inf\n"
      "series c|{__name__=\"c\"} -Inf\nseries d|{__name__=\"d\"} +Inf\n"
      "series e|{__name__=\"e\"} NaN(7ff8000000000001)\nseries f|{__name__=\"f\"} -Inf\n"
      "series g|{__name__=\"g\"} +Inf\neof\n",
      0},
-    {"float_forms", "a 1e3\nb -0\nc .5\nd 5.\ne +3\nf 0.1\ng 1.7976931348623157e308\nh 4.9e-324\ni 1e-400\n", 0,
+    {"float_forms", "a 1e3\nb -0\nc .5\nd 5.\ne +3\nf 0.1\ng 1.7976931348623157e308\nh 4.9e-324\ni 1e-400\n",
+     0,
      "series a|{__name__=\"a\"} 1000\nseries b|{__name__=\"b\"} -0\nseries c|{__name__=\"c\"} 0.5\n"
      "series d|{__name__=\"d\"} 5\nseries e|{__name__=\"e\"} 3\nseries f|{__name__=\"f\"} 0.1\n"
      "series g|{__name__=\"g\"} 1.7976931348623157e+308\nseries h|{__name__=\"h\"} 5e-324\n"
@@ -101,10 +110,14 @@ static const pcase_t text_valid[] = {
     {"long_mantissa_rounds_correctly", "a 123456789012345678901234567890\nb 0.30000000000000000000001\n", 0,
      "series a|{__name__=\"a\"} 1.2345678901234568e+29\nseries b|{__name__=\"b\"} 0.3\neof\n", 0},
     {"duplicate_series_are_both_returned", "foo{a=\"1\"} 1\nfoo{a=\"1\"} 2\n", 0,
-     "series foo{a=\"1\"}|{__name__=\"foo\", a=\"1\"} 1\nseries foo{a=\"1\"}|{__name__=\"foo\", a=\"1\"} 2\neof\n", 0},
+     "series foo{a=\"1\"}|{__name__=\"foo\", a=\"1\"} 1\nseries foo{a=\"1\"}|{__name__=\"foo\", a=\"1\"} "
+     "2\neof\n",
+     0},
     {"quoted_metric_name_inside_braces", "{\"foo\"} 1\n{\"bar\",a=\"b\"} 2\n", 0,
-     "series {\"foo\"}|{__name__=\"foo\"} 1\nseries {\"bar\",a=\"b\"}|{__name__=\"bar\", a=\"b\"} 2\neof\n", 0},
-    {"quoted_label_name", "foo{\"a\"=\"b\"} 1\n", 0, "series foo{\"a\"=\"b\"}|{__name__=\"foo\", a=\"b\"} 1\neof\n", 0},
+     "series {\"foo\"}|{__name__=\"foo\"} 1\nseries {\"bar\",a=\"b\"}|{__name__=\"bar\", a=\"b\"} 2\neof\n",
+     0},
+    {"quoted_label_name", "foo{\"a\"=\"b\"} 1\n", 0,
+     "series foo{\"a\"=\"b\"}|{__name__=\"foo\", a=\"b\"} 1\neof\n", 0},
     {"utf8_names_accepted_when_enabled", "{\"my.metric\",\"some label\"=\"v\"} 1\n", 0,
      "series {\"my.metric\",\"some label\"=\"v\"}|{__name__=\"my.metric\", some label=\"v\"} 1\neof\n",
      EM_EXPFMT_UTF8_NAMES},
@@ -122,7 +135,9 @@ static const pcase_t text_valid[] = {
      "series h_bucket{le=\"x\"}|{__name__=\"h_bucket\", le=\"x\"} 3\neof\n",
      0},
     {"summary_quantile_normalised_gauge_not",
-     "# TYPE s summary\ns{quantile=\"0\"} 1\ns{quantile=\"0.99\"} 2\n# TYPE g gauge\ng{quantile=\"1\",le=\"1\"} 3\n", 0,
+     "# TYPE s summary\ns{quantile=\"0\"} 1\ns{quantile=\"0.99\"} 2\n# TYPE g "
+     "gauge\ng{quantile=\"1\",le=\"1\"} 3\n",
+     0,
      "type s|summary\nseries s{quantile=\"0\"}|{__name__=\"s\", quantile=\"0.0\"} 1\n"
      "series s{quantile=\"0.99\"}|{__name__=\"s\", quantile=\"0.99\"} 2\ntype g|gauge\n"
      "series g{quantile=\"1\",le=\"1\"}|{__name__=\"g\", le=\"1\", quantile=\"1\"} 3\neof\n",
@@ -132,8 +147,8 @@ static const pcase_t text_valid[] = {
      0}, /* [P2.42] */
     {"nul_in_comment_ends_page", "a 1\n#x\0y\nb 2\n", LEN("a 1\n#x\0y\nb 2\n"),
      "series a|{__name__=\"a\"} 1\neof\n", 0}, /* [P2.42] */
-    {"help_quoted_name_unescaped", "# HELP \"a\\\"b\" x\n# TYPE \"a.b\" gauge\n", 0, "help a\"b|x\ntype a.b|gauge\neof\n",
-     0},
+    {"help_quoted_name_unescaped", "# HELP \"a\\\"b\" x\n# TYPE \"a.b\" gauge\n", 0,
+     "help a\"b|x\ntype a.b|gauge\neof\n", 0},
 };
 
 Test(ingest_expfmt, text_valid_pages_give_exact_entries)
@@ -146,20 +161,25 @@ Test(ingest_expfmt, text_valid_pages_give_exact_entries)
 
 static const pcase_t text_invalid[] = {
     {"value_not_a_number", "foo{a=\"b\"} INVALID\n", 0,
-     "error line 1: strconv.ParseFloat: parsing \"INVALID\": invalid syntax while parsing: \"foo{a=\\\"b\\\"} INVALID\"\n",
+     "error line 1: strconv.ParseFloat: parsing \"INVALID\": invalid syntax while parsing: "
+     "\"foo{a=\\\"b\\\"} INVALID\"\n",
      0},
     {"crlf_sample", "foo 1\r\n", 0,
-     "error line 1: strconv.ParseFloat: parsing \"1\\r\": invalid syntax while parsing: \"foo 1\\r\"\n", 0}, /* [P2.42] */
-    {"crlf_type", "# TYPE foo counter\r\nfoo 1\n", 0, "error line 1: invalid metric type \"counter\\r\"\n", 0}, /* [P2.42] */
+     "error line 1: strconv.ParseFloat: parsing \"1\\r\": invalid syntax while parsing: \"foo 1\\r\"\n",
+     0}, /* [P2.42] */
+    {"crlf_type", "# TYPE foo counter\r\nfoo 1\n", 0, "error line 1: invalid metric type \"counter\\r\"\n",
+     0}, /* [P2.42] */
     {"unknown_type", "# TYPE foo counte\n", 0, "error line 1: invalid metric type \"counte\"\n", 0},
     {"openmetrics_type_in_text", "# TYPE foo gaugehistogram\n", 0,
      "error line 1: invalid metric type \"gaugehistogram\"\n", 0}, /* [P2.42] */
-    {"type_with_extra_word", "# TYPE foo counter extra\n", 0, "error line 1: invalid metric type \"counter extra\"\n", 0},
+    {"type_with_extra_word", "# TYPE foo counter extra\n", 0,
+     "error line 1: invalid metric type \"counter extra\"\n", 0},
     {"negative_timestamp", "foo 1 -5\n", 0,
      "error line 1: expected timestamp or new record, got \"-\" (\"INVALID\") while parsing: \"foo 1 -\"\n",
      0}, /* [P2.42] */
     {"float_timestamp", "foo 1 1.5\n", 0,
-     "error line 1: expected next entry after timestamp, got \".\" (\"INVALID\") while parsing: \"foo 1 1.\"\n",
+     "error line 1: expected next entry after timestamp, got \".\" (\"INVALID\") while parsing: \"foo 1 "
+     "1.\"\n",
      0}, /* [P2.42] */
     {"timestamp_overflow", "foo 1 9223372036854775808\n", 0,
      "error line 1: strconv.ParseInt: parsing \"9223372036854775808\": value out of range while parsing: "
@@ -169,15 +189,18 @@ static const pcase_t text_invalid[] = {
      "error line 1: strconv.ParseFloat: parsing \"1e400\": value out of range while parsing: \"foo 1e400\"\n",
      0}, /* [P2.42] */
     {"signed_nan", "foo +nan\n", 0,
-     "error line 1: strconv.ParseFloat: parsing \"+nan\": invalid syntax while parsing: \"foo +nan\"\n", 0}, /* [P2.42] */
+     "error line 1: strconv.ParseFloat: parsing \"+nan\": invalid syntax while parsing: \"foo +nan\"\n",
+     0}, /* [P2.42] */
     {"hex_value", "foo 0x10\n", 0,
-     "error line 1: strconv.ParseFloat: parsing \"0x10\": invalid syntax while parsing: \"foo 0x10\"\n", 0}, /* [P2.42] */
+     "error line 1: strconv.ParseFloat: parsing \"0x10\": invalid syntax while parsing: \"foo 0x10\"\n",
+     0}, /* [P2.42] */
     {"hex_float_value", "foo 0x1p-3\n", 0,
      "error line 1: unsupported character in float while parsing: \"foo 0x1p-3\"\n", 0},
     {"underscore_in_value", "foo 1_000\n", 0,
      "error line 1: unsupported character in float while parsing: \"foo 1_000\"\n", 0},
     {"unterminated_labels_at_end", "foo{a=\"b\"", 0,
-     "error line 1: expected label name, got \"\\n\" (\"INVALID\") while parsing: \"foo{a=\\\"b\\\"\\n\"\n", 0},
+     "error line 1: expected label name, got \"\\n\" (\"INVALID\") while parsing: \"foo{a=\\\"b\\\"\\n\"\n",
+     0},
     {"unquoted_label_value", "foo{a=b} 1\n", 0,
      "error line 1: expected label value, got \"b\" (\"INVALID\") while parsing: \"foo{a=b\"\n", 0},
     {"single_quoted_label_value", "a{b='c'} 1\n", 0,
@@ -191,25 +214,30 @@ static const pcase_t text_invalid[] = {
      "error line 1: expected label name, got \",}\" (\"COMMA\") while parsing: \"foo{a=\\\"b\\\",,}\"\n",
      0}, /* [P2.42] */
     {"too_many_fields", "foo 1 2 3\n", 0,
-     "error line 1: expected next entry after timestamp, got \"3\\n\" (\"TIMESTAMP\") while parsing: \"foo 1 2 3\\n\"\n",
+     "error line 1: expected next entry after timestamp, got \"3\\n\" (\"TIMESTAMP\") while parsing: \"foo 1 "
+     "2 3\\n\"\n",
      0},
     {"name_without_value", "foo\n", 0,
      "error line 1: expected value after metric, got \"\\n\" (\"INVALID\") while parsing: \"foo\\n\"\n", 0},
     {"bad_start_token", "=foo 1\n", 0,
      "error line 1: expected a valid start token, got \"=\" (\"INVALID\") while parsing: \"=\"\n", 0},
-    {"empty_braces_without_name", "{} 1\n", 0, "error line 1: metric name not set while parsing: \"{} 1\"\n", 0},
+    {"empty_braces_without_name", "{} 1\n", 0, "error line 1: metric name not set while parsing: \"{} 1\"\n",
+     0},
     {"two_quoted_metric_names", "{\"a\",\"b\"} 1\n", 0,
      "error line 1: metric name already set while parsing: \"{\\\"a\\\",\\\"b\\\"}\"\n", 0},
     {"quoted_name_after_name", "foo{\"a\"} 1\n", 0,
      "error line 1: metric name already set while parsing: \"foo{\\\"a\\\"}\"\n", 0},
-    {"help_not_utf8", "# HELP foo \xff\n", 0, "error line 1: help text \"\\xff\" is not a valid utf8 string\n",
-     0}, /* [P2.42] */
+    {"help_not_utf8", "# HELP foo \xff\n", 0,
+     "error line 1: help text \"\\xff\" is not a valid utf8 string\n", 0}, /* [P2.42] */
     {"help_name_starts_with_digit", "# HELP 1foo bar\n", 0,
-     "error line 1: expected metric name after HELP, got \"1\" (\"INVALID\") while parsing: \"# HELP 1\"\n", 0},
+     "error line 1: expected metric name after HELP, got \"1\" (\"INVALID\") while parsing: \"# HELP 1\"\n",
+     0},
     {"trailing_comment_on_sample", "foo{a=\"b\"} 1 # c\n", 0,
-     "error line 1: expected timestamp or new record, got \"#\" (\"INVALID\") while parsing: \"foo{a=\\\"b\\\"} 1 #\"\n",
+     "error line 1: expected timestamp or new record, got \"#\" (\"INVALID\") while parsing: "
+     "\"foo{a=\\\"b\\\"} 1 #\"\n",
      0}, /* [P2.42] */
-    {"label_value_not_utf8", "a{b=\"\xff\"} 1\n", 0, "error line 1: invalid UTF-8 label value: \"\\\"\\xff\\\"\"\n", 0},
+    {"label_value_not_utf8", "a{b=\"\xff\"} 1\n", 0,
+     "error line 1: invalid UTF-8 label value: \"\\\"\\xff\\\"\"\n", 0},
     {"newline_inside_label_name_pair", "foo{a\n=\"b\"} 1", 0,
      "error line 1: expected equal, got \"\\n\" (\"INVALID\") while parsing: \"foo{a\\n\"\n", 0},
     {"bare_identifier_in_braces", "{A}0\n", 0,
@@ -221,7 +249,9 @@ static const pcase_t text_invalid[] = {
      "error line 5: strconv.ParseFloat: parsing \"!\": invalid syntax while parsing: \"bad!\"\n",
      0},
     {"error_is_sticky_and_reported_once", "a 1\n{A}0\nb 2\n", 0,
-     "series a|{__name__=\"a\"} 1\nerror line 2: expected equal, got \"}0\" (\"BCLOSE\") while parsing: \"{A}0\"\n", 0},
+     "series a|{__name__=\"a\"} 1\nerror line 2: expected equal, got \"}0\" (\"BCLOSE\") while parsing: "
+     "\"{A}0\"\n",
+     0},
 };
 
 Test(ingest_expfmt, text_invalid_pages_give_prometheus_messages_with_line)
@@ -236,13 +266,16 @@ static const pcase_t text_label_errors[] = {
      "series   foo|labels-error line 1: invalid metric name or label names: {__name__=\"  foo\"} 1\neof\n",
      0}, /* [P2.42] */
     {"utf8_metric_name_rejected_by_default", "{\"my.metric\"} 1\n", 0,
-     "series {\"my.metric\"}|labels-error line 1: invalid metric name or label names: {__name__=\"my.metric\"} 1\neof\n",
+     "series {\"my.metric\"}|labels-error line 1: invalid metric name or label names: "
+     "{__name__=\"my.metric\"} 1\neof\n",
      0},
     {"duplicate_label", "foo{a=\"1\",a=\"2\"} 1\n", 0,
-     "series foo{a=\"1\",a=\"2\"}|labels-error line 1: label name \"a\" is not unique: invalid sample 1\neof\n",
+     "series foo{a=\"1\",a=\"2\"}|labels-error line 1: label name \"a\" is not unique: invalid sample "
+     "1\neof\n",
      0}, /* [P2.42] */
     {"name_label_inside_braces_duplicates_name", "foo{__name__=\"bar\"} 1\n", 0,
-     "series foo{__name__=\"bar\"}|labels-error line 1: label name \"__name__\" is not unique: invalid sample 1\neof\n",
+     "series foo{__name__=\"bar\"}|labels-error line 1: label name \"__name__\" is not unique: invalid "
+     "sample 1\neof\n",
      0}, /* [P2.42] */
     {"empty_quoted_metric_name", "{\"\"} 1\n", 0,
      "series {\"\"}|labels-error line 1: missing metric name (__name__ label) 1\neof\n", 0},
@@ -303,8 +336,9 @@ Test(ingest_expfmt, long_excerpts_in_messages_are_cut_from_the_front)
     em_expfmt_parser_init(&p, b.data, b.len, EM_EXPFMT_TEXT);
     cr_assert_eq(em_expfmt_next(&p), EM_EINVAL);
     const char *m = em_expfmt_error(&p);
-    cr_assert(strncmp(m, "line 1: strconv.ParseFloat: parsing \"zz\": invalid syntax while parsing: \"...", 75) == 0, "%s",
-              m);
+    cr_assert(strncmp(m, "line 1: strconv.ParseFloat: parsing \"zz\": invalid syntax while parsing: \"...",
+                      75) == 0,
+              "%s", m);
     cr_assert(strstr(m, "xxx\\\"} zz\"") != NULL, "%s", m);
     cr_assert_lt(strlen(m), 300);
     em_expfmt_parser_fini(&p);
@@ -383,15 +417,33 @@ Test(ingest_expfmt, float_parsing_follows_go)
         int rc;
         double v;
     } cs[] = {
-        {"1", FP_OK, 1},           {"-1.5e-3", FP_OK, -1.5e-3}, {"1E+2", FP_OK, 100},       {".5", FP_OK, 0.5},
-        {"5.", FP_OK, 5},          {"+Inf", FP_OK, INFINITY},   {"infinity", FP_OK, INFINITY},
-        {"-Infinity", FP_OK, -INFINITY},                        {"infinit", FP_SYNTAX, 0},  {"+nan", FP_SYNTAX, 0},
-        {"", FP_SYNTAX, 0},        {".", FP_SYNTAX, 0},         {"1e", FP_SYNTAX, 0},       {"1e+", FP_SYNTAX, 0},
-        {"1.2.3", FP_SYNTAX, 0},   {"--1", FP_SYNTAX, 0},       {" 1", FP_SYNTAX, 0},       {"1 ", FP_SYNTAX, 0},
-        {"0x1", FP_SYNTAX, 0},     {"1_0", FP_UNSUPPORTED, 0},  {"0x1p3", FP_UNSUPPORTED, 0},
-        {"1e309", FP_RANGE, 0},    {"-1e309", FP_RANGE, 0},     {"1e-400", FP_OK, 0},
+        {"1", FP_OK, 1},
+        {"-1.5e-3", FP_OK, -1.5e-3},
+        {"1E+2", FP_OK, 100},
+        {".5", FP_OK, 0.5},
+        {"5.", FP_OK, 5},
+        {"+Inf", FP_OK, INFINITY},
+        {"infinity", FP_OK, INFINITY},
+        {"-Infinity", FP_OK, -INFINITY},
+        {"infinit", FP_SYNTAX, 0},
+        {"+nan", FP_SYNTAX, 0},
+        {"", FP_SYNTAX, 0},
+        {".", FP_SYNTAX, 0},
+        {"1e", FP_SYNTAX, 0},
+        {"1e+", FP_SYNTAX, 0},
+        {"1.2.3", FP_SYNTAX, 0},
+        {"--1", FP_SYNTAX, 0},
+        {" 1", FP_SYNTAX, 0},
+        {"1 ", FP_SYNTAX, 0},
+        {"0x1", FP_SYNTAX, 0},
+        {"1_0", FP_UNSUPPORTED, 0},
+        {"0x1p3", FP_UNSUPPORTED, 0},
+        {"1e309", FP_RANGE, 0},
+        {"-1e309", FP_RANGE, 0},
+        {"1e-400", FP_OK, 0},
         {"9007199254740993", FP_OK, 9007199254740992.0}, /* round half to even */
-        {"0.1", FP_OK, 0.1},       {"123456789.123456789", FP_OK, 123456789.123456789},
+        {"0.1", FP_OK, 0.1},
+        {"123456789.123456789", FP_OK, 123456789.123456789},
     };
     for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
         double v = 0;
@@ -407,9 +459,9 @@ Test(ingest_expfmt, openmetrics_float_text_for_le_and_quantile)
     struct {
         double v;
         const char *s;
-    } cs[] = {{1, "1.0"},       {0, "0.0"},     {-0.0, "0.0"},         {-1, "-1.0"}, {0.25, "0.25"},
-              {1e6, "1e+06"},  {100, "100.0"}, {INFINITY, "+Inf"},    {NAN, "NaN"}, {1e-5, "1e-05"},
-              {123456, "123456.0"}};
+    } cs[] = {{1, "1.0"},     {0, "0.0"},      {-0.0, "0.0"},       {-1, "-1.0"},
+              {0.25, "0.25"}, {1e6, "1e+06"},  {100, "100.0"},      {INFINITY, "+Inf"},
+              {NAN, "NaN"},   {1e-5, "1e-05"}, {123456, "123456.0"}};
     for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
         char out[EM_FLOAT_BUF + 4];
         size_t n = em_expfmt__fmt_om_float(cs[k].v, out);
@@ -422,11 +474,14 @@ Test(ingest_expfmt, openmetrics_float_text_for_le_and_quantile)
 
 Test(ingest_expfmt, content_type_maps_openmetrics_and_defaults_to_text)
 {
-    cr_assert_eq(em_expfmt_format_from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    cr_assert_eq(
+        em_expfmt_format_from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        EM_EXPFMT_OPENMETRICS);
+    cr_assert_eq(em_expfmt_format_from_content_type("Application/OpenMetrics-Text;version=0.0.1"),
                  EM_EXPFMT_OPENMETRICS);
-    cr_assert_eq(em_expfmt_format_from_content_type("Application/OpenMetrics-Text;version=0.0.1"), EM_EXPFMT_OPENMETRICS);
     cr_assert_eq(em_expfmt_format_from_content_type(" application/openmetrics-text "), EM_EXPFMT_OPENMETRICS);
-    cr_assert_eq(em_expfmt_format_from_content_type("text/plain; version=0.0.4; charset=utf-8"), EM_EXPFMT_TEXT);
+    cr_assert_eq(em_expfmt_format_from_content_type("text/plain; version=0.0.4; charset=utf-8"),
+                 EM_EXPFMT_TEXT);
     cr_assert_eq(em_expfmt_format_from_content_type(NULL), EM_EXPFMT_TEXT);
     cr_assert_eq(em_expfmt_format_from_content_type(""), EM_EXPFMT_TEXT);
     cr_assert_eq(em_expfmt_format_from_content_type("application/json"), EM_EXPFMT_TEXT);
@@ -437,28 +492,34 @@ Test(ingest_expfmt, content_type_negotiation_follows_prometheus_3)
 {
     em_err_t err;
     em_expfmt_format_t f = EM_EXPFMT_TEXT;
-    cr_assert_eq(em_expfmt_format_negotiate("application/openmetrics-text; version=1.0.0", -1, &f, &err), EM_OK);
+    cr_assert_eq(em_expfmt_format_negotiate("application/openmetrics-text; version=1.0.0", -1, &f, &err),
+                 EM_OK);
     cr_assert_eq(f, EM_EXPFMT_OPENMETRICS);
     cr_assert_eq(em_expfmt_format_negotiate("text/plain; version=0.0.4", -1, &f, &err), EM_OK);
     cr_assert_eq(f, EM_EXPFMT_TEXT);
     cr_assert_str_eq(err.msg, "");
     cr_assert_eq(em_expfmt_format_negotiate("", -1, &f, &err), EM_EUNSUPPORTED);
-    cr_assert_str_eq(err.msg, "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol "
-                              "specified for target");
+    cr_assert_str_eq(err.msg,
+                     "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol "
+                     "specified for target");
     cr_assert_eq(em_expfmt_format_negotiate(NULL, EM_EXPFMT_OPENMETRICS, &f, &err), EM_OK);
     cr_assert_eq(f, EM_EXPFMT_OPENMETRICS);
-    cr_assert_str_eq(err.msg, "non-compliant scrape target sending blank Content-Type, using fallback_scrape_protocol "
-                              "\"OpenMetricsText1.0.0\"");
+    cr_assert_str_eq(err.msg,
+                     "non-compliant scrape target sending blank Content-Type, using fallback_scrape_protocol "
+                     "\"OpenMetricsText1.0.0\"");
     cr_assert_eq(em_expfmt_format_negotiate("application/json", -1, &f, &err), EM_EUNSUPPORTED);
-    cr_assert_str_eq(err.msg, "received unsupported Content-Type \"application/json\" and no fallback_scrape_protocol "
-                              "specified for target");
+    cr_assert_str_eq(err.msg,
+                     "received unsupported Content-Type \"application/json\" and no fallback_scrape_protocol "
+                     "specified for target");
     cr_assert_eq(em_expfmt_format_negotiate("application/json", EM_EXPFMT_TEXT, &f, &err), EM_OK);
     cr_assert_eq(f, EM_EXPFMT_TEXT);
-    cr_assert_str_eq(err.msg, "received unsupported Content-Type \"application/json\", using fallback_scrape_protocol "
-                              "\"PrometheusText0.0.4\"");
+    cr_assert_str_eq(err.msg,
+                     "received unsupported Content-Type \"application/json\", using fallback_scrape_protocol "
+                     "\"PrometheusText0.0.4\"");
     cr_assert_eq(em_expfmt_format_negotiate("garbage", -1, &f, &err), EM_EUNSUPPORTED);
-    cr_assert_str_eq(err.msg, "cannot parse Content-Type \"garbage\" and no fallback_scrape_protocol for target\n"
-                              "mime: expected slash after first token");
+    cr_assert_str_eq(err.msg,
+                     "cannot parse Content-Type \"garbage\" and no fallback_scrape_protocol for target\n"
+                     "mime: expected slash after first token");
 }
 
 /* ---- limits ---- */
@@ -475,7 +536,8 @@ Test(ingest_expfmt, label_limits_use_prometheus_messages)
     cr_assert_str_eq(err.msg, "label_limit exceeded (metric: up, number of labels: 3, limit: 2)");
     em_expfmt_limits_t l2 = {3, 5, 0};
     cr_assert_eq(em_expfmt_check_limits(&ls, &l2, &err), EM_ELIMIT);
-    cr_assert_str_eq(err.msg, "label_name_length_limit exceeded (metric: up, label name: __name__, length: 8, limit: 5)");
+    cr_assert_str_eq(
+        err.msg, "label_name_length_limit exceeded (metric: up, label name: __name__, length: 8, limit: 5)");
     em_expfmt_limits_t l3 = {0, 0, 4};
     cr_assert_eq(em_expfmt_check_limits(&ls, &l3, &err), EM_ELIMIT);
     cr_assert_str_eq(err.msg, "label_value_length_limit exceeded (metric: up, label name: instance, value: "
@@ -508,13 +570,14 @@ Test(ingest_expfmt, writer_matches_go_expfmt_output)
     em_expfmt_write_sample(&b, &l2, -INFINITY, true, -5);
     em_expfmt_write_sample(&b, &l3, 2, false, 0);
     em_expfmt_write_sample(&b, &l4, 3, false, 0);
-    cr_assert_str_eq(b.data, "# HELP http_requests_total Requests.\\nSecond \\\\ line \"quoted\".\n"
-                             "# TYPE http_requests_total counter\n"
-                             "http_requests_total{code=\"200\",path=\"/a\\\\b\\\"c\\nd\"} 1027 1395066363000\n"
-                             "# TYPE up untyped\n"
-                             "up 1\nup 0\nup 1e+06\nup 0.0001\nup 1.5e-05\nup NaN\nup -Inf -5\n"
-                             "{\"my.metric\",\"label.x\"=\"1\"} 2\n"
-                             "{a=\"b\"} 3\n");
+    cr_assert_str_eq(b.data,
+                     "# HELP http_requests_total Requests.\\nSecond \\\\ line \"quoted\".\n"
+                     "# TYPE http_requests_total counter\n"
+                     "http_requests_total{code=\"200\",path=\"/a\\\\b\\\"c\\nd\"} 1027 1395066363000\n"
+                     "# TYPE up untyped\n"
+                     "up 1\nup 0\nup 1e+06\nup 0.0001\nup 1.5e-05\nup NaN\nup -Inf -5\n"
+                     "{\"my.metric\",\"label.x\"=\"1\"} 2\n"
+                     "{a=\"b\"} 3\n");
     em_buf_fini(&b);
 }
 
@@ -531,8 +594,16 @@ Test(ingest_expfmt, writer_round_trip_keeps_labels_values_timestamps)
     static double vals[N];
     static int64_t ts[N];
     static char names[N][32], lv[N][64];
-    const double specials[] = {em_expfmt__normal_nan(), INFINITY, -INFINITY, 5e-324, 1.7976931348623157e308, 0.1,
-                               1e21, 123456789, -2.5e-300, 0};
+    const double specials[] = {em_expfmt__normal_nan(),
+                               INFINITY,
+                               -INFINITY,
+                               5e-324,
+                               1.7976931348623157e308,
+                               0.1,
+                               1e21,
+                               123456789,
+                               -2.5e-300,
+                               0};
     for (int k = 0; k < N; k++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         uint64_t r = seed >> 11;

@@ -28,7 +28,8 @@ static void run_cases(const pcase_t *cs, size_t n)
         char *fast = expfmt_dump(c->in, len, EM_EXPFMT_OPENMETRICS, c->flags);
         char *slow = expfmt_dump(c->in, len, EM_EXPFMT_OPENMETRICS, c->flags | EM_EXPFMT_NO_FASTPATH);
         cr_expect_str_eq(fast, c->want, "case %s:\n got: %s\nwant: %s", c->name, fast, c->want);
-        cr_expect_str_eq(fast, slow, "case %s: fast and exact paths differ:\nfast: %s\nslow: %s", c->name, fast, slow);
+        cr_expect_str_eq(fast, slow, "case %s: fast and exact paths differ:\nfast: %s\nslow: %s", c->name,
+                         fast, slow);
         free(fast);
         free(slow);
     }
@@ -37,7 +38,8 @@ static void run_cases(const pcase_t *cs, size_t n)
 static const pcase_t om_valid[] = {
     {"eof_only", EOFL, 0, "eof\n", 0}, /* [P2.42] */
     {"eof_without_newline", "# EOF", 0, "eof\n", 0},
-    {"sample_then_eof_without_newline", "a 1\n# EOF", 0, "series a|{__name__=\"a\"} 1\neof\n", 0}, /* [P2.42] */
+    {"sample_then_eof_without_newline", "a 1\n# EOF", 0, "series a|{__name__=\"a\"} 1\neof\n",
+     0}, /* [P2.42] */
     {"counter_family",
      "# TYPE foo_seconds counter\n# UNIT foo_seconds seconds\n# HELP foo_seconds Total time.\n"
      "foo_seconds_total 17.0\nfoo_seconds_created 1520872607.123\n" EOFL,
@@ -46,8 +48,10 @@ static const pcase_t om_valid[] = {
      "series foo_seconds_total|{__name__=\"foo_seconds_total\"} 17\n"
      "series foo_seconds_created|{__name__=\"foo_seconds_created\"} 1.520872607123e+09\neof\n",
      0},
-    {"timestamp_float_seconds", "a 1 1520879607.789\n" EOFL, 0, "series a|{__name__=\"a\"} 1 @1520879607789\neof\n", 0},
-    {"timestamp_integer_seconds", "b 1 1520879607\n" EOFL, 0, "series b|{__name__=\"b\"} 1 @1520879607000\neof\n", 0},
+    {"timestamp_float_seconds", "a 1 1520879607.789\n" EOFL, 0,
+     "series a|{__name__=\"a\"} 1 @1520879607789\neof\n", 0},
+    {"timestamp_integer_seconds", "b 1 1520879607\n" EOFL, 0,
+     "series b|{__name__=\"b\"} 1 @1520879607000\neof\n", 0},
     {"timestamp_negative", "c 1 -1.5\n" EOFL, 0, "series c|{__name__=\"c\"} 1 @-1500\neof\n", 0},
     {"timestamp_truncated_to_ms", "d 1 0.0005\ne 1 -0.0015\n" EOFL, 0,
      "series d|{__name__=\"d\"} 1 @0\nseries e|{__name__=\"e\"} 1 @-1\neof\n", 0},
@@ -65,26 +69,33 @@ static const pcase_t om_valid[] = {
     {"exemplar_escaped_value", "a_total 1 # {x=\"a\\\"b\"} 5\n" EOFL, 0,
      "series a_total|{__name__=\"a_total\"} 1 ex:{x=\"a\\\"b\"} 5\neof\n", 0},
     {"histogram_family_le_normalised",
-     "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1.5\nh_created 1.5\n" EOFL, 0,
+     "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1.5\nh_created "
+     "1.5\n" EOFL,
+     0,
      "type h|histogram\nseries h_bucket{le=\"1\"}|{__name__=\"h_bucket\", le=\"1.0\"} 1\n"
-     "series h_bucket{le=\"+Inf\"}|{__name__=\"h_bucket\", le=\"+Inf\"} 2\nseries h_count|{__name__=\"h_count\"} 2\n"
+     "series h_bucket{le=\"+Inf\"}|{__name__=\"h_bucket\", le=\"+Inf\"} 2\nseries "
+     "h_count|{__name__=\"h_count\"} 2\n"
      "series h_sum|{__name__=\"h_sum\"} 1.5\nseries h_created|{__name__=\"h_created\"} 1.5\neof\n",
      0},
-    {"gaugehistogram_family", "# TYPE g gaugehistogram\ng_bucket{le=\"0.5\"} 1\ng_gcount 1\ng_gsum 0.1\n" EOFL, 0,
+    {"gaugehistogram_family",
+     "# TYPE g gaugehistogram\ng_bucket{le=\"0.5\"} 1\ng_gcount 1\ng_gsum 0.1\n" EOFL, 0,
      "type g|gaugehistogram\nseries g_bucket{le=\"0.5\"}|{__name__=\"g_bucket\", le=\"0.5\"} 1\n"
      "series g_gcount|{__name__=\"g_gcount\"} 1\nseries g_gsum|{__name__=\"g_gsum\"} 0.1\neof\n",
      0},
     {"info_family", "# TYPE i info\ni_info{version=\"1.2\"} 1\n" EOFL, 0,
      "type i|info\nseries i_info{version=\"1.2\"}|{__name__=\"i_info\", version=\"1.2\"} 1\neof\n", 0},
     {"stateset_family", "# TYPE s stateset\ns{s=\"a\"} 1\ns{s=\"b\"} 0\n" EOFL, 0,
-     "type s|stateset\nseries s{s=\"a\"}|{__name__=\"s\", s=\"a\"} 1\nseries s{s=\"b\"}|{__name__=\"s\", s=\"b\"} 0\neof\n",
+     "type s|stateset\nseries s{s=\"a\"}|{__name__=\"s\", s=\"a\"} 1\nseries s{s=\"b\"}|{__name__=\"s\", "
+     "s=\"b\"} 0\neof\n",
      0},
-    {"summary_family", "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 2\ns_sum 3\ns_count 2\n" EOFL, 0,
+    {"summary_family",
+     "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 2\ns_sum 3\ns_count 2\n" EOFL, 0,
      "type s|summary\nseries s{quantile=\"0.5\"}|{__name__=\"s\", quantile=\"0.5\"} 1\n"
      "series s{quantile=\"1\"}|{__name__=\"s\", quantile=\"1.0\"} 2\nseries s_sum|{__name__=\"s_sum\"} 3\n"
      "series s_count|{__name__=\"s_count\"} 2\neof\n",
      0},
-    {"unknown_type", "# TYPE u unknown\nu 1\n" EOFL, 0, "type u|unknown\nseries u|{__name__=\"u\"} 1\neof\n", 0},
+    {"unknown_type", "# TYPE u unknown\nu 1\n" EOFL, 0, "type u|unknown\nseries u|{__name__=\"u\"} 1\neof\n",
+     0},
     {"help_escapes_include_quote", "# HELP m a\\\"b\\\\c\\nd\\t\n" EOFL, 0, "help m|a\"b\\c\nd\\t\neof\n", 0},
     {"help_empty", "# HELP m \n" EOFL, 0, "help m|\neof\n", 0},
     {"unit_empty", "# TYPE a_seconds gauge\n# UNIT a_seconds \na_seconds 1\n" EOFL, 0,
@@ -103,21 +114,27 @@ static const pcase_t om_valid[] = {
     {"empty_label_value_means_absent", "a{b=\"\",c=\"d\"} 1\n" EOFL, 0,
      "series a{b=\"\",c=\"d\"}|{__name__=\"a\", c=\"d\"} 1\neof\n", 0},
     {"quoted_names_with_utf8_scheme", "{\"my.metric\",\"la bel\"=\"v\"} 1\n" EOFL, 0,
-     "series {\"my.metric\",\"la bel\"=\"v\"}|{__name__=\"my.metric\", la bel=\"v\"} 1\neof\n", EM_EXPFMT_UTF8_NAMES},
+     "series {\"my.metric\",\"la bel\"=\"v\"}|{__name__=\"my.metric\", la bel=\"v\"} 1\neof\n",
+     EM_EXPFMT_UTF8_NAMES},
     {"quoted_names_legacy_scheme_rejects", "{\"my.metric\"} 1\n" EOFL, 0,
-     "series {\"my.metric\"}|labels-error line 1: invalid metric name or label names: {__name__=\"my.metric\"} 1\neof\n",
+     "series {\"my.metric\"}|labels-error line 1: invalid metric name or label names: "
+     "{__name__=\"my.metric\"} 1\neof\n",
      0},
     {"created_series_returned_by_default", "# TYPE c counter\nc_total 1\nc_created 1.5e9\n" EOFL, 0,
-     "type c|counter\nseries c_total|{__name__=\"c_total\"} 1\nseries c_created|{__name__=\"c_created\"} 1.5e+09\neof\n",
+     "type c|counter\nseries c_total|{__name__=\"c_total\"} 1\nseries c_created|{__name__=\"c_created\"} "
+     "1.5e+09\neof\n",
      0},
-    {"created_series_skipped_on_request", "# TYPE c counter\nc_total 1\nc_created 1.5e9\n# TYPE g gauge\ng_created 1\n" EOFL,
-     0, "type c|counter\nseries c_total|{__name__=\"c_total\"} 1\ntype g|gauge\nseries g_created|{__name__=\"g_created\"} 1\neof\n",
+    {"created_series_skipped_on_request",
+     "# TYPE c counter\nc_total 1\nc_created 1.5e9\n# TYPE g gauge\ng_created 1\n" EOFL, 0,
+     "type c|counter\nseries c_total|{__name__=\"c_total\"} 1\ntype g|gauge\nseries "
+     "g_created|{__name__=\"g_created\"} 1\neof\n",
      EM_EXPFMT_SKIP_CREATED},
     /* Prometheus does not require counters to end in _total; neither does Ember unless strict. */
     {"counter_without_total_accepted", "# TYPE foo counter\nfoo 1\n" EOFL, 0,
      "type foo|counter\nseries foo|{__name__=\"foo\"} 1\neof\n", 0}, /* [P2.42] */
     {"strict_mode_accepts_proper_families",
-     "# TYPE c counter\nc_total 1\nc_created 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\nh_sum 1\n"
+     "# TYPE c counter\nc_total 1\nc_created 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\nh_sum "
+     "1\n"
      "# TYPE s summary\ns 1\ns_count 1\n# TYPE g gauge\ng 1\ng_other 2\n" EOFL,
      0,
      "type c|counter\nseries c_total|{__name__=\"c_total\"} 1\nseries c_created|{__name__=\"c_created\"} 1\n"
@@ -137,16 +154,19 @@ Test(ingest_expfmt_om, valid_pages_give_exact_entries)
 static const pcase_t om_invalid[] = {
     {"empty_page", "", 0, "error line 1: data does not end with # EOF\n", 0},
     {"missing_eof", "a 1\nb 2\n", 0,
-     "series a|{__name__=\"a\"} 1\nseries b|{__name__=\"b\"} 2\nerror line 2: data does not end with # EOF\n", 0},
+     "series a|{__name__=\"a\"} 1\nseries b|{__name__=\"b\"} 2\nerror line 2: data does not end with # EOF\n",
+     0},
     {"missing_eof_no_final_newline", "a 1", 0, "error line 1: data does not end with # EOF\n", 0},
     {"data_after_eof", "# EOF\na 1\n", 0, "error line 1: unexpected data after # EOF\n", 0},
     {"blank_line_after_eof", "# EOF\n\n", 0, "error line 1: unexpected data after # EOF\n", 0},
     {"blank_line", "a 1\n\n" EOFL, 0,
-     "series a|{__name__=\"a\"} 1\nerror line 2: expected a valid start token, got \"\\n\" (\"INVALID\") while "
+     "series a|{__name__=\"a\"} 1\nerror line 2: expected a valid start token, got \"\\n\" (\"INVALID\") "
+     "while "
      "parsing: \"\\n\"\n",
      0}, /* [P2.42] */
     {"plain_comment", "# random\na 1\n" EOFL, 0,
-     "error line 1: expected a valid start token, got \"# r\" (\"INVALID\") while parsing: \"# r\"\n", 0}, /* [P2.42] */
+     "error line 1: expected a valid start token, got \"# r\" (\"INVALID\") while parsing: \"# r\"\n",
+     0}, /* [P2.42] */
     {"comment_without_space", "#EOF\n", 0,
      "error line 1: expected a valid start token, got \"#E\" (\"INVALID\") while parsing: \"#E\"\n", 0},
     {"leading_space", " a 1\n" EOFL, 0,
@@ -156,16 +176,22 @@ static const pcase_t om_invalid[] = {
     {"two_spaces_before_value", "a  1\n" EOFL, 0,
      "error line 1: expected value after metric, got \"  \" (\"INVALID\") while parsing: \"a  \"\n", 0},
     {"space_after_comma", "a{b=\"c\", d=\"e\"} 1\n" EOFL, 0,
-     "error line 1: expected label name, got \" \" (\"INVALID\") while parsing: \"a{b=\\\"c\\\", \"\n", 0}, /* [P2.42] */
+     "error line 1: expected label name, got \" \" (\"INVALID\") while parsing: \"a{b=\\\"c\\\", \"\n",
+     0}, /* [P2.42] */
     {"missing_comma", "a{b=\"c\"d=\"e\"} 1\n" EOFL, 0,
-     "error line 1: expected comma or brace close, got \"d=\" (\"LNAME\") while parsing: \"a{b=\\\"c\\\"d=\"\n", 0},
+     "error line 1: expected comma or brace close, got \"d=\" (\"LNAME\") while parsing: "
+     "\"a{b=\\\"c\\\"d=\"\n",
+     0},
     {"newline_in_label_value", "a{b=\"c\nd\"} 1\n" EOFL, 0,
-     "error line 1: expected label value, got \"\\\"c\\n\" (\"INVALID\") while parsing: \"a{b=\\\"c\\n\"\n", 0},
+     "error line 1: expected label value, got \"\\\"c\\n\" (\"INVALID\") while parsing: \"a{b=\\\"c\\n\"\n",
+     0},
     {"crlf", "a 1\r\n" EOFL, 0,
-     "error line 1: strconv.ParseFloat: parsing \"1\\r\": invalid syntax while parsing: \"a 1\\r\"\n", 0}, /* [P2.42] */
+     "error line 1: strconv.ParseFloat: parsing \"1\\r\": invalid syntax while parsing: \"a 1\\r\"\n",
+     0}, /* [P2.42] */
     {"untyped_is_not_an_openmetrics_type", "# TYPE u untyped\n" EOFL, 0,
      "error line 1: invalid metric type \"untyped\"\n", 0},
-    {"type_trailing_space", "# TYPE c counter \n" EOFL, 0, "error line 1: invalid metric type \"counter \"\n", 0},
+    {"type_trailing_space", "# TYPE c counter \n" EOFL, 0, "error line 1: invalid metric type \"counter \"\n",
+     0},
     {"type_without_text", "# TYPE m\n" EOFL, 0, "error line 1: expected text in TYPE\n", 0},
     {"help_without_text", "# HELP m\n" EOFL, 0, "error line 1: expected text in HELP\n", 0},
     {"type_at_end_without_newline", "# TYPE m gauge", 0, "error line 1: expected text in TYPE\n", 0},
@@ -178,20 +204,26 @@ static const pcase_t om_invalid[] = {
     {"timestamp_garbage", "a 1 12x\n" EOFL, 0,
      "error line 1: strconv.ParseFloat: parsing \"12x\": invalid syntax while parsing: \"a 1 12x\"\n", 0},
     {"value_out_of_range", "a 1e400\n" EOFL, 0,
-     "error line 1: strconv.ParseFloat: parsing \"1e400\": value out of range while parsing: \"a 1e400\"\n", 0},
+     "error line 1: strconv.ParseFloat: parsing \"1e400\": value out of range while parsing: \"a 1e400\"\n",
+     0},
     {"exemplar_without_value", "a_total 1 # {a=\"b\"}\n" EOFL, 0,
      "error line 1: expected value after exemplar labels, got \"\\n\" (\"INVALID\") while parsing: "
      "\"a_total 1 # {a=\\\"b\\\"}\\n\"\n",
      0},
-    {"exemplar_timestamp_nan", "a_total 1 # {a=\"b\"} 1 NaN\n" EOFL, 0, "error line 1: invalid exemplar timestamp NaN\n", 0},
+    {"exemplar_timestamp_nan", "a_total 1 # {a=\"b\"} 1 NaN\n" EOFL, 0,
+     "error line 1: invalid exemplar timestamp NaN\n", 0},
     {"exemplar_extra_field", "a_total 1 # {a=\"b\"} 1 2 3\n" EOFL, 0,
-     "error line 1: expected next entry after exemplar timestamp, got \" 3\\n\" (\"TIMESTAMP\") while parsing: "
+     "error line 1: expected next entry after exemplar timestamp, got \" 3\\n\" (\"TIMESTAMP\") while "
+     "parsing: "
      "\"a_total 1 # {a=\\\"b\\\"} 1 2 3\\n\"\n",
      0},
     {"exemplar_quoted_metric_name", "a_total 1 # {\"x\"} 1\n" EOFL, 0,
-     "error line 1: expected label name, got \"} \" (\"BCLOSE\") while parsing: \"a_total 1 # {\\\"x\\\"} \"\n", 0},
+     "error line 1: expected label name, got \"} \" (\"BCLOSE\") while parsing: \"a_total 1 # {\\\"x\\\"} "
+     "\"\n",
+     0},
     {"exemplar_unterminated", "a_total 1 # {a=\"b\"", 0,
-     "error line 1: expected comma or brace close, got \"\\\"b\\\"\" (\"EOF\") while parsing: \"a_total 1 # {a=\\\"b\\\"\"\n",
+     "error line 1: expected comma or brace close, got \"\\\"b\\\"\" (\"EOF\") while parsing: \"a_total 1 # "
+     "{a=\\\"b\\\"\"\n",
      0},
     /* Same quirk as below: " # x" is no exemplar start; the sample stands and "x" is refused. */
     {"hash_after_value_without_brace", "a 1 # x\n" EOFL, 0,
@@ -201,7 +233,8 @@ static const pcase_t om_invalid[] = {
     /* Prometheus quirk kept on purpose: a blank after the value ends the sample silently and the
      * leftover newline is then refused as the start of the next entry. */
     {"trailing_space_after_value", "a 1 \n" EOFL, 0,
-     "series a|{__name__=\"a\"} 1\nerror line 1: expected a valid start token, got \"\\n#\" (\"LINEBREAK\") while "
+     "series a|{__name__=\"a\"} 1\nerror line 1: expected a valid start token, got \"\\n#\" (\"LINEBREAK\") "
+     "while "
      "parsing: \"\\n#\"\n",
      0},
     {"metric_name_not_set", "{b=\"c\"} 1\n" EOFL, 0,
@@ -220,7 +253,8 @@ Test(ingest_expfmt_om, invalid_pages_give_prometheus_messages_with_line)
 
 static const pcase_t om_strict[] = {
     {"counter_needs_total", "# TYPE foo counter\nfoo 1\n" EOFL, 0,
-     "type foo|counter\nerror line 2: sample \"foo\" does not belong to counter metric family \"foo\" (allowed "
+     "type foo|counter\nerror line 2: sample \"foo\" does not belong to counter metric family \"foo\" "
+     "(allowed "
      "suffixes |_total|_created|)\n",
      EM_EXPFMT_OM_STRICT},
     {"histogram_needs_suffix", "# TYPE h histogram\nh 1\n" EOFL, 0,
@@ -232,7 +266,8 @@ static const pcase_t om_strict[] = {
      "suffixes ||)\n",
      EM_EXPFMT_OM_STRICT},
     {"gaugehistogram_no_created", "# TYPE g gaugehistogram\ng_created 1\n" EOFL, 0,
-     "type g|gaugehistogram\nerror line 2: sample \"g_created\" does not belong to gaugehistogram metric family "
+     "type g|gaugehistogram\nerror line 2: sample \"g_created\" does not belong to gaugehistogram metric "
+     "family "
      "\"g\" (allowed suffixes |_bucket|_gcount|_gsum|)\n",
      EM_EXPFMT_OM_STRICT},
     {"info_needs_info_suffix", "# TYPE i info\ni 1\n" EOFL, 0,
@@ -269,7 +304,8 @@ Test(ingest_expfmt_om, exemplar_label_set_is_limited_to_128_runes)
     cr_assert_eq(strlen(ls.v[0].value), 127);
     cr_assert_eq(em_expfmt_next(&p), EM_EXPFMT_SERIES);
     cr_assert_eq(em_expfmt_exemplar(&p, &a, &ls, &v, NULL, NULL), EM_ELIMIT);
-    cr_assert_str_eq(em_expfmt_error(&p), "line 2: label length for exemplar exceeds maximum of 128 UTF-8 characters");
+    cr_assert_str_eq(em_expfmt_error(&p),
+                     "line 2: label length for exemplar exceeds maximum of 128 UTF-8 characters");
     cr_assert_eq(em_expfmt_labels(&p, &a, &ls), EM_OK, "the sample itself is fine");
     cr_assert_eq(em_expfmt_next(&p), EM_EXPFMT_EOF);
     em_expfmt_parser_fini(&p);
