@@ -3,8 +3,6 @@
  * The text format 0.0.4 writer, byte for byte as prometheus/common's expfmt (MetricFamilyToText) writes
  * what /federate and the Go client serve.
  */
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "base/strconv.h"
@@ -127,9 +125,17 @@ void em_expfmt_write_sample(em_buf_t *out, const em_labels_t *ls, double v, bool
     em_buf_putc(out, ' ');
     em_expfmt_write_float(out, v);
     if (has_ts) {
+        /* strconv.AppendInt, without printf's overhead on the hot /federate path. */
         char tmp[24];
-        int n = snprintf(tmp, sizeof(tmp), " %" PRId64, t_ms);
-        em_buf_append(out, tmp, (size_t)n);
+        size_t k = sizeof(tmp);
+        uint64_t u = t_ms < 0 ? 0 - (uint64_t)t_ms : (uint64_t)t_ms;
+        do
+            tmp[--k] = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (t_ms < 0)
+            tmp[--k] = '-';
+        tmp[--k] = ' ';
+        em_buf_append(out, tmp + k, sizeof(tmp) - k);
     }
     em_buf_putc(out, '\n');
 }
