@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,9 +118,23 @@ const char *em_regex_pattern(const em_regex_t *re)
     return re->pattern;
 }
 
-/* Thread-local match data, grown to the largest group count seen on this thread. */
+/* Thread-local match data, grown to the largest group count seen on this thread. A pthread key with a
+ * destructor frees it when the thread exits (threads other than main would leak it otherwise). */
 static _Thread_local pcre2_match_data *tl_md;
 static _Thread_local uint32_t tl_md_pairs;
+static pthread_key_t md_key;
+static pthread_once_t md_key_once = PTHREAD_ONCE_INIT;
+
+static void md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void md_key_create(void)
+{
+    if (pthread_key_create(&md_key, md_free) != 0)
+        abort();
+}
 
 static pcre2_match_data *match_data(uint32_t pairs)
 {
@@ -130,6 +145,8 @@ static pcre2_match_data *match_data(uint32_t pairs)
         tl_md = pcre2_match_data_create(tl_md_pairs, NULL);
         if (!tl_md)
             abort();
+        pthread_once(&md_key_once, md_key_create);
+        pthread_setspecific(md_key, tl_md);
     }
     return tl_md;
 }

@@ -1,6 +1,8 @@
 /* Design: see querier.h */
 #include "engine/querier.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <urcu/urcu-memb.h>
@@ -86,12 +88,40 @@ void em_strlist_sort_unique(em_strlist_t *l)
 
 /* ---- RCU ---- */
 
+/* Registration is idempotent and undone automatically when the thread exits, so any thread may read
+ * storage without bookkeeping of its own. */
+static pthread_key_t rcu_key;
+static pthread_once_t rcu_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool rcu_registered;
+
+static void rcu_thread_exit(void *arg)
+{
+    if (rcu_registered) {
+        urcu_memb_unregister_thread();
+        rcu_registered = false;
+    }
+}
+
+static void rcu_key_init(void)
+{
+    pthread_key_create(&rcu_key, rcu_thread_exit);
+}
+
 void em_rcu_thread_online(void)
 {
+    if (rcu_registered)
+        return;
+    pthread_once(&rcu_key_once, rcu_key_init);
     urcu_memb_register_thread();
+    rcu_registered = true;
+    pthread_setspecific(rcu_key, (void *)1);
 }
 
 void em_rcu_thread_offline(void)
 {
+    if (!rcu_registered)
+        return;
     urcu_memb_unregister_thread();
+    rcu_registered = false;
+    pthread_setspecific(rcu_key, NULL);
 }

@@ -11,7 +11,7 @@ libssl-dev zlib1g-dev libuv1-dev
 libcriterion-dev libbenchmark-dev
 curl nghttp2-client wrk hyperfine
 prometheus prometheus-pushgateway prometheus-alertmanager prometheus-node-exporter
-python3 python3-prometheus-client python3-yaml python3-requests
+python3 python3-prometheus-client python3-yaml python3-requests python3-protobuf
 "
 
 missing=""

@@ -1,4 +1,6 @@
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/regex.h"
@@ -75,4 +77,23 @@ Test(base_regex, invalid_utf8_subject_does_not_match_or_crash)
     cr_assert(!m("abc", "\xff\xfe"));
     /* Label values are validated as UTF-8 on the way in; here it is enough not to crash. */
     (void)m(".*", "\xff\xfe");
+}
+
+static void *match_in_thread(void *re)
+{
+    return (void *)(uintptr_t)em_regex_match(re, "abc", 3);
+}
+
+/* Regression: each thread's match data leaked when the thread exited (LeakSanitizer fails this test). */
+Test(base_regex, match_data_of_exited_threads_is_freed)
+{
+    em_regex_t *re = compile("a.c");
+    for (int i = 0; i < 3; i++) {
+        pthread_t t;
+        void *ret;
+        cr_assert_eq(pthread_create(&t, NULL, match_in_thread, re), 0);
+        pthread_join(t, &ret);
+        cr_assert_eq((uintptr_t)ret, 1);
+    }
+    em_regex_free(re);
 }

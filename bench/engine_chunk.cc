@@ -1,0 +1,68 @@
+// XOR chunk codec: encode and decode cost per sample on node_exporter-like data (see engine_chunk_shim.c).
+// Each case works over 1000 chunks of 120 samples (about 0.2-1 MB of chunk data, like a query that
+// touches 1000 series' chunks); "ns_per_sample" is the time per sample, "B_per_sample" the chunk size.
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+struct bench_chunks;
+bench_chunks *bench_chunks_new(int kind, size_t n_chunks);
+void bench_chunks_free(bench_chunks *b);
+size_t bench_chunks_samples(const bench_chunks *b);
+double bench_chunks_bytes_per_sample(const bench_chunks *b);
+size_t bench_chunks_encode(bench_chunks *b);
+uint64_t bench_chunks_decode_iter(bench_chunks *b);
+uint64_t bench_chunks_decode_sample_iter(bench_chunks *b);
+uint64_t bench_chunks_decode_bulk(bench_chunks *b);
+}
+
+namespace
+{
+
+const char *const kKinds[] = {"counter", "int_counter", "gauge", "int_gauge", "const", "mix"};
+constexpr size_t kChunks = 1000;
+
+template <typename F> void Run(benchmark::State &state, F f)
+{
+    bench_chunks *b = bench_chunks_new(static_cast<int>(state.range(0)), kChunks);
+    const double samples = static_cast<double>(bench_chunks_samples(b));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(f(b));
+    state.SetLabel(kKinds[state.range(0)]);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * samples));
+    state.counters["ns_per_sample"] = benchmark::Counter(
+        samples, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["B_per_sample"] = bench_chunks_bytes_per_sample(b);
+    bench_chunks_free(b);
+}
+
+void BM_ChunkEncode(benchmark::State &state)
+{
+    Run(state, bench_chunks_encode);
+}
+
+void BM_ChunkDecodeIter(benchmark::State &state)
+{
+    Run(state, bench_chunks_decode_iter);
+}
+
+void BM_ChunkDecodeSampleIter(benchmark::State &state)
+{
+    Run(state, bench_chunks_decode_sample_iter);
+}
+
+void BM_ChunkDecodeBulk(benchmark::State &state)
+{
+    Run(state, bench_chunks_decode_bulk);
+}
+
+} // namespace
+
+BENCHMARK(BM_ChunkEncode)->DenseRange(0, 5);
+BENCHMARK(BM_ChunkDecodeIter)->DenseRange(0, 5);
+BENCHMARK(BM_ChunkDecodeSampleIter)->DenseRange(0, 5);
+BENCHMARK(BM_ChunkDecodeBulk)->DenseRange(0, 5);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,42 @@
+/* Design: see server.h. This file: the configuration the server runs with. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "net/server_int.h"
+
+int server_config_load(em_server_t *s, em_err_t *err)
+{
+    em_config_t *cfg = NULL;
+    int rc;
+    if (s->o.config_file) {
+        rc = em_config_load_file(s->o.config_file, &cfg, err);
+    } else {
+        char text[4096];
+        em_config_default_text(s->o.listen, text, sizeof(text));
+        rc = em_config_load_string(text, strlen(text), "(embedded default configuration)", &cfg, err);
+    }
+    if (rc != EM_OK)
+        return rc;
+    pthread_mutex_lock(&s->config_mu);
+    em_config_t *old = s->config;
+    s->config = cfg;
+    pthread_mutex_unlock(&s->config_mu);
+    em_config_free(old);
+    return EM_OK;
+}
+
+void server_config_yaml(em_server_t *s, em_buf_t *out)
+{
+    pthread_mutex_lock(&s->config_mu);
+    if (s->config)
+        em_config_render_yaml(s->config, out);
+    pthread_mutex_unlock(&s->config_mu);
+}
+
+void server_config_free(em_server_t *s)
+{
+    em_config_free(s->config);
+    s->config = NULL;
+}
