@@ -12,7 +12,23 @@
 static void shortest_digits(double v, char *d, int *nd, int *dp)
 {
     char tmp[40];
-    for (int prec = 0; prec < 17; prec++) {
+    if (v < 9007199254740992.0 && v == floor(v)) {
+        /* Below 2^53 every integer is a double, so an integer's shortest form is all its digits. */
+        int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+        *dp = n;
+        while (n > 1 && tmp[n - 1] == '0')
+            n--;
+        memcpy(d, tmp, (size_t)n);
+        d[n] = '\0';
+        *nd = n;
+        return;
+    }
+    /* For a normal double, a decimal of at most 15 significant digits that reads back as v is what
+     * %.14e prints (the 15-digit grid is coarser than twice v's rounding error, so rounding v to it
+     * lands on that decimal), so trying 15, 16 and 17 digits finds the shortest form. Subnormals,
+     * whose rounding error is large relative to them, search from one digit up. */
+    int first = v < 2.2250738585072014e-308 ? 0 : 14;
+    for (int prec = first; prec < 17; prec++) {
         snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
         if (strtod(tmp, NULL) == v)
             break;
