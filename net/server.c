@@ -64,6 +64,13 @@ static void *open_storage(void *arg)
     return NULL;
 }
 
+em_queryable_t *server_queryable(em_server_t *s)
+{
+    if (!atomic_load(&s->ready))
+        return NULL;
+    return em_head_queryable(s->head);
+}
+
 /* ---- lifecycle handlers ---- */
 
 static int h_healthy(h2o_req_t *req, void *arg)
@@ -373,6 +380,8 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
+    em_http_route(h, "/api/v1/read", EM_HTTP_POST, "/api/v1/read", api_read, s);
+    em_http_route(h, "/federate", EM_HTTP_GET, "/federate", api_federate, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
