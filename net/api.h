@@ -2,8 +2,7 @@
  *
  * Every handler is an em_http_handler_fn whose arg is the em_server_t. Cheap ones answer on the loop
  * thread; the rest defer to a pool. JSON envelopes and error types are Prometheus's:
- *     {"status":"success","data":...,"warnings":[...]}
- * {"status":"error","errorType":"bad_data","error":"..."}
+ *     {"status":"success","data":...,"warnings":[...]}   {"status":"error","errorType":"bad_data","error":"..."}
  */
 #ifndef EMBER_NET_API_H
 #define EMBER_NET_API_H

@@ -407,11 +407,34 @@ static void gate_leave(int limit)
 
 /* ---- the handler ---- */
 
+/* Streamed answers go to the connection in pieces of about this size. */
+#define STREAM_PIECE_BYTES (256u << 10)
+
 typedef struct read_job {
     em_server_t *s;
+    em_http_job_t *job;
     em_buf_t body;
     api_read_resp_t resp;
 } read_job_t;
+
+/* api_read_opts_t.flush: start the HTTP stream at the first piece, then hand pieces over. */
+static int stream_flush(em_buf_t *out, void *arg)
+{
+    read_job_t *j = arg;
+    if (!em_http_stream_started(j->job))
+        em_http_stream_start(j->job, 200, EM_REMOTE_READ_CT_CHUNKED, NULL);
+    return em_http_stream_write(j->job, out);
+}
+
+/* The rest of a streamed answer. An error after frames went out cannot change the status any more:
+ * like Prometheus, append its text, which the client's frame reader reports as a corrupt frame
+ * rather than taking a cut stream for a complete one. */
+static void stream_end(read_job_t *j)
+{
+    if (j->resp.status != 200)
+        em_warn("web", "Remote read stream failed after it started", "err=%s", em_q(j->resp.body.data));
+    em_http_stream_write(j->job, &j->resp.body);
+}
 
 static void read_work(em_http_job_t *job, void *arg)
 {
@@ -427,9 +450,18 @@ static void read_work(em_http_job_t *job, void *arg)
     em_arena_init(&a);
     em_labels_t ext = server_external_labels(s, &a);
     api_read_opts_t o = {.sample_limit = s->o.remote_read_sample_limit,
-                         .max_bytes_in_frame = s->o.remote_read_max_bytes_in_frame};
+                         .max_bytes_in_frame = s->o.remote_read_max_bytes_in_frame,
+                         .flush = stream_flush,
+                         .flush_arg = j,
+                         .flush_bytes = STREAM_PIECE_BYTES};
+    j->job = job;
     api_read_body(server_queryable(s), j->body.data, j->body.len, &ext, &o, em_http_job_cancel_flag(job),
                   &j->resp);
+    if (em_http_stream_started(job)) {
+        em_buf_putc(&j->resp.body, '\0'); /* for the log line; not sent */
+        j->resp.body.len--;
+        stream_end(j);
+    }
     em_arena_fini(&a);
     gate_leave(limit);
 out:

@@ -21,8 +21,8 @@ struct em_server {
     em_server_opts_t o; /* strings owned (copied at start) */
     int64_t start_ms;
     em_http_server_t *http;
-    struct em_webconfig *web;   /* --web.config.file, or NULL */
-    const char **web_headers;   /* name, value, ..., NULL */
+    struct em_webconfig *web; /* --web.config.file, or NULL */
+    const char **web_headers; /* name, value, ..., NULL */
     em_workpool_t *pool;        /* queries, reloads */
     em_workpool_t *ingest_pool; /* remote write decoding, so writes never queue behind queries */
     struct em_metastore *metadata;
@@ -35,7 +35,7 @@ struct em_server {
 
     /* Locks: config_mu. */
     pthread_mutex_t config_mu;
-    void *config; /* the running configuration (server_config.c) */
+    void *config;         /* the running configuration (server_config.c) */
     bool last_reload_ok;
     int64_t last_reload_ms;
     em_gauge_t *reload_ok, *reload_time;

@@ -221,6 +221,40 @@ class RemoteReadTest(harness.TempDirTestCase):
                                  [pw.STREAMED_XOR_CHUNKS]), START, NOW)
         self.assertEqual(got, [want])
 
+    def test_large_streamed_answer_arrives_whole_over_http1_and_http2_and_survives_a_gone_client(self):
+        import random
+        import socket
+        import subprocess
+        rnd = random.Random(42)
+        e = self.start_ember().wait_ready()
+        data = {L("rr_big", i=f"{i:04d}", job="big"): [(START + k * 15000, rnd.uniform(-1e6, 1e6)) for k in range(60)]
+                for i in range(1000)}
+        write_all(e, data)
+        q = [(START, NOW, [(pw.EQ, "__name__", "rr_big")], None)]
+        body = pw.snappy(pw.read_request(q, [pw.STREAMED_XOR_CHUNKS]))
+        r = read(e, q, [pw.STREAMED_XOR_CHUNKS])
+        self.assertGreater(len(r.content), 512 << 10, "larger than one streamed piece")
+        self.assertEqual(r.headers.get("Transfer-Encoding"), "chunked", "streamed, not buffered")
+        want = [expected(data, q[0][2], START, NOW)]
+        self.assertEqual(chunks_answer(r, START, NOW), want)
+        path = os.path.join(self.tmp, "req.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "-", "--data-binary", "@" + path,
+                              "-H", "Content-Encoding: snappy", "-H", "Content-Type: application/x-protobuf",
+                              e.url + "/api/v1/read"], capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, r.content, "the same bytes over HTTP/2")
+        # A client that reads a little and goes away: ember stops and keeps serving.
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", e.port), timeout=10) as sock:
+                sock.sendall(b"POST /api/v1/read HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                sock.recv(1000)
+        r = read(e, q, [pw.STREAMED_XOR_CHUNKS])
+        self.assertEqual(chunks_answer(r, START, NOW), want)
+        self.assertEqual(e.stop(), 0, e.output())
+        self.assertNotIn("Sanitizer", e.output())
+
 
 PROM_CFG = """global:
   scrape_interval: 1h
