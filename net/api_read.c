@@ -297,14 +297,10 @@ static void answer_samples(read_ctx_t *c, const em_remote_read_req_t *r, api_rea
             goto out;
         }
     }
-    const void *body;
-    size_t len;
-    em_remote_read_enc_finish(&enc, &body, &len);
+    em_remote_read_enc_finish_buf(&enc, &resp->body);
     resp->status = 200;
     resp->content_type = EM_REMOTE_READ_CT_SAMPLES;
     resp->snappy = true;
-    em_buf_reset(&resp->body);
-    em_buf_append(&resp->body, body, len);
 out:
     em_remote_read_enc_fini(&enc);
 }
