@@ -255,6 +255,34 @@ class RemoteReadTest(harness.TempDirTestCase):
         self.assertEqual(e.stop(), 0, e.output())
         self.assertNotIn("Sanitizer", e.output())
 
+    def test_shutdown_is_not_held_up_by_a_client_that_stops_reading(self):
+        import random
+        import signal
+        import socket
+        rnd = random.Random(7)
+        e = self.start_ember().wait_ready()
+        t = [START + k * 5000 for k in range(120)]
+        for part in range(6):
+            data = {L("rr_huge", i=f"{part}-{i:04d}", job="huge"): [(ts, rnd.uniform(-1e9, 1e9)) for ts in t]
+                    for i in range(1000)}
+            write_all(e, data)
+        # The same query four times: an answer of about 25 MB, more than the pending bound and the socket
+        # buffers hold, so the worker has to wait for this client.
+        q = [(START, NOW, [(pw.EQ, "__name__", "rr_huge")], None)] * 4
+        body = pw.snappy(pw.read_request(q, [pw.STREAMED_XOR_CHUNKS]))
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", e.port))
+        sock.sendall(b"POST /api/v1/read HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertTrue(sock.recv(100).startswith(b"HTTP/1.1 200"))
+        time.sleep(1)  # the worker fills the pending bound and waits for the client
+        started = time.time()
+        rc = e.stop(signal.SIGTERM, timeout=40)
+        self.assertLess(time.time() - started, 30, "graceful stop waits at most its timeout")
+        self.assertEqual(rc, 0, e.output())
+        sock.close()
+
 
 PROM_CFG = """global:
   scrape_interval: 1h
