@@ -100,6 +100,44 @@ static int parse_postings_table(em_index_t *ix, uint64_t off, em_err_t *err)
     return EM_OK;
 }
 
+/* The label offset table and the label indices it points to are not needed to answer queries (the
+ * postings offset table has the same information), but Prometheus reads them, so they are checked:
+ * their CRCs, and that each index only names existing symbols. */
+static int check_label_tables(em_index_t *ix, uint64_t off, em_err_t *err)
+{
+    const uint8_t *b;
+    size_t len;
+    int rc = read_table(ix, off, "label offset table", &b, &len, err);
+    if (rc != EM_OK)
+        return rc;
+    em_dec_t d;
+    em_dec_init(&d, b, len);
+    uint32_t n = em_dec_be32(&d);
+    for (uint32_t i = 0; i < n && !em_dec_err(&d); i++) {
+        size_t at = (size_t)(d.p - ix->p), nl;
+        uint64_t k = em_dec_uvarint(&d);
+        em_dec_uvarint_bytes(&d, &nl);
+        uint64_t lo = em_dec_uvarint(&d);
+        if (em_dec_err(&d) || k != 1)
+            return em_err_set(err, EM_ECORRUPT, "index: label offset table entry %u at offset %zu is invalid",
+                              i, at);
+        const uint8_t *lb;
+        size_t ll;
+        if ((rc = read_table(ix, lo, "label index", &lb, &ll, err)) != EM_OK)
+            return rc;
+        if (ll < 8 || em_be32(lb) != 1 || (uint64_t)em_be32(lb + 4) * 4 != ll - 8)
+            return em_err_set(err, EM_ECORRUPT, "index: label index at offset %" PRIu64 " is malformed", lo);
+        for (size_t j = 8; j < ll; j += 4)
+            if (em_be32(lb + j) >= ix->n_syms)
+                return em_err_set(err, EM_ECORRUPT, "index: label index at offset %" PRIu64 ": bad symbol",
+                                  lo);
+    }
+    if (em_dec_err(&d) || em_dec_left(&d) != 0)
+        return em_err_set(err, EM_ECORRUPT, "index: label offset table at offset %" PRIu64 " is malformed",
+                          off);
+    return EM_OK;
+}
+
 int em_index_parse(em_index_t *ix, const uint8_t *p, size_t n, em_err_t *err)
 {
     memset(ix, 0, sizeof(*ix));
@@ -140,7 +178,8 @@ int em_index_parse(em_index_t *ix, const uint8_t *p, size_t n, em_err_t *err)
     }
     ix->series_off = t[1];
     ix->series_end = t[2];
-    if ((rc = parse_symbols(ix, t[0], err)) != EM_OK || (rc = parse_postings_table(ix, t[5], err)) != EM_OK)
+    if ((rc = parse_symbols(ix, t[0], err)) != EM_OK || (rc = parse_postings_table(ix, t[5], err)) != EM_OK ||
+        (rc = check_label_tables(ix, t[3], err)) != EM_OK)
         goto out;
     rc = EM_OK;
 out:
