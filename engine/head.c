@@ -152,18 +152,12 @@ em_labels_t em_batch_series_labels(const em_batch_t *b, uint32_t series)
 const char *em_sample_status_str(em_sample_status_t s)
 {
     switch (s) {
-    case EM_SAMPLE_OK:
-        return "ok";
-    case EM_SAMPLE_DUP_IGNORED:
-        return "duplicate sample ignored";
-    case EM_SAMPLE_OOO:
-        return "out of order sample";
-    case EM_SAMPLE_DUP:
-        return "duplicate sample for timestamp";
-    case EM_SAMPLE_BOUNDS:
-        return "out of bounds";
-    case EM_SAMPLE_FAILED:
-        return "write-ahead log failure";
+    case EM_SAMPLE_OK: return "ok";
+    case EM_SAMPLE_DUP_IGNORED: return "duplicate sample ignored";
+    case EM_SAMPLE_OOO: return "out of order sample";
+    case EM_SAMPLE_DUP: return "duplicate sample for timestamp";
+    case EM_SAMPLE_BOUNDS: return "out of bounds";
+    case EM_SAMPLE_FAILED: return "write-ahead log failure";
     }
     return "unknown";
 }
@@ -278,18 +272,10 @@ static void apply_batch_part(shard_t *s, part_t *p, uint64_t *cnt)
                     maxt = b->samples[i].t;
                 cnt[0]++;
                 break;
-            case EM_SAMPLE_DUP_IGNORED:
-                cnt[0]++;
-                break;
-            case EM_SAMPLE_OOO:
-                cnt[1]++;
-                break;
-            case EM_SAMPLE_DUP:
-                cnt[2]++;
-                break;
-            default:
-                cnt[3]++;
-                break;
+            case EM_SAMPLE_DUP_IGNORED: cnt[0]++; break;
+            case EM_SAMPLE_OOO: cnt[1]++; break;
+            case EM_SAMPLE_DUP: cnt[2]++; break;
+            default: cnt[3]++; break;
             }
             if (st >= EM_SAMPLE_OOO && (int64_t)i < first_err)
                 first_err = (int64_t)i;
@@ -403,8 +389,7 @@ static uint64_t sum_counter(em_head_t *h, size_t offset)
 {
     uint64_t t = 0;
     for (int i = 0; i < h->n_shards; i++)
-        t += atomic_load_explicit((atomic_uint_least64_t *)((char *)&h->shards[i].c + offset),
-                                  memory_order_relaxed);
+        t += atomic_load_explicit((atomic_uint_least64_t *)((char *)&h->shards[i].c + offset), memory_order_relaxed);
     return t;
 }
 
@@ -455,8 +440,7 @@ static void collect_bytes_per_series(em_buf_t *out, void *arg)
 {
     em_head_stats_t st;
     em_head_stats((em_head_t *)arg, &st);
-    em_buf_printf(out, "ember_head_bytes_per_series %.1f\n",
-                  st.series ? (double)st.bytes / (double)st.series : 0.0);
+    em_buf_printf(out, "ember_head_bytes_per_series %.1f\n", st.series ? (double)st.bytes / (double)st.series : 0.0);
 }
 
 static void collect_head_bytes(em_buf_t *out, void *arg)
@@ -481,12 +465,10 @@ static const struct {
     em_metric_type_t type;
     em_collect_fn fn;
 } head_metrics[] = {
-    {"ember_head_samples_rejected_total", "Samples the head refused, by reason.", EM_METRIC_COUNTER,
-     collect_rejected},
+    {"ember_head_samples_rejected_total", "Samples the head refused, by reason.", EM_METRIC_COUNTER, collect_rejected},
     {"ember_head_series", "Series in the head.", EM_METRIC_GAUGE, collect_series},
     {"ember_head_chunks", "Chunks in the head.", EM_METRIC_GAUGE, collect_chunks},
-    {"ember_head_samples_appended_total", "Samples appended to the head.", EM_METRIC_COUNTER,
-     collect_appended},
+    {"ember_head_samples_appended_total", "Samples appended to the head.", EM_METRIC_COUNTER, collect_appended},
     {"ember_head_series_created_total", "Series created in the head.", EM_METRIC_COUNTER, collect_created},
     {"ember_head_series_removed_total", "Series removed from the head.", EM_METRIC_COUNTER, collect_removed},
     {"ember_head_bytes_per_series", "Estimated heap bytes per head series (series, chunks, index).",
@@ -497,8 +479,7 @@ static const struct {
 
 /* ---- lifecycle ---- */
 
-extern int head_querier_open(em_queryable_t *self, int64_t mint, int64_t maxt, em_querier_t **out,
-                             em_err_t *err);
+extern int head_querier_open(em_queryable_t *self, int64_t mint, int64_t maxt, em_querier_t **out, em_err_t *err);
 
 static int resolve_shards(const em_head_opts_t *o, const char *wal_root, int *n, em_err_t *err)
 {
@@ -685,11 +666,8 @@ int em_head_append(em_head_t *h, em_batch_t *b, em_batch_done_fn done, void *arg
     for (int i = 0; i < n; i++) {
         if (counts[i + 1] == counts[i])
             continue;
-        b->parts[n_parts++] = (part_t){.kind = PART_BATCH,
-                                       .b = b,
-                                       .idx = b->order + counts[i],
-                                       .n = counts[i + 1] - counts[i],
-                                       .shard = i};
+        b->parts[n_parts++] = (part_t){.kind = PART_BATCH, .b = b, .idx = b->order + counts[i],
+                                       .n = counts[i + 1] - counts[i], .shard = i};
     }
     atomic_store(&b->pending, n_parts);
     /* Read the parts' shards before enqueueing: once the last part is queued the batch may complete and

@@ -405,8 +405,8 @@ em_sample_status_t series_append(shard_t *s, hseries_t *se, int64_t t, double v)
     return EM_SAMPLE_OK;
 }
 
-void series_import_chunk(shard_t *s, hseries_t *se, int64_t mint, int64_t maxt, uint16_t n,
-                         const uint8_t *data, uint32_t len)
+void series_import_chunk(shard_t *s, hseries_t *se, int64_t mint, int64_t maxt, uint16_t n, const uint8_t *data,
+                         uint32_t len)
 {
     if (n == 0 || (se->last_t != INT64_MIN && mint <= se->last_t))
         return; /* overlaps what the series has: already present */

@@ -25,8 +25,7 @@ void series_snapshot(const hseries_t *se, series_snap_t *out)
         uint64_t pub = atomic_load_explicit(&se->pub, memory_order_relaxed);
         uint32_t n = (uint32_t)(pub >> 48), sn = (uint32_t)(pub >> 32) & 0xffff;
         for (uint32_t i = sn; i < n; i++) {
-            out->tail_t[i % HEAD_TAIL] =
-                atomic_load_explicit(&se->tail_t[i % HEAD_TAIL], memory_order_relaxed);
+            out->tail_t[i % HEAD_TAIL] = atomic_load_explicit(&se->tail_t[i % HEAD_TAIL], memory_order_relaxed);
             out->tail_v[i % HEAD_TAIL] =
                 bits_f64(atomic_load_explicit(&se->tail_v[i % HEAD_TAIL], memory_order_relaxed));
         }
@@ -69,7 +68,7 @@ typedef struct head_iter {
     series_snap_t snap;
     int64_t mint, maxt;
     int phase;
-    uint32_t ci; /* index of the closed chunk being read, or of the next one */
+    uint32_t ci;      /* index of the closed chunk being read, or of the next one */
     bool in_chunk;
     uint32_t tail_i;
     em_xor_iter_t it;
@@ -290,7 +289,9 @@ static void hci_at(const em_chunk_iter_t *it, em_chunk_ref_t *out)
     *out = ((const head_chunk_iter_t *)it)->cur;
 }
 
-static void hci_free(em_chunk_iter_t *it) {}
+static void hci_free(em_chunk_iter_t *it)
+{
+}
 
 static const em_chunk_iter_ops_t head_chunk_iter_ops = {hci_next, hci_at, hci_free};
 
@@ -367,8 +368,8 @@ static bool overlaps(const hseries_t *se, int64_t mint, int64_t maxt)
     return a <= maxt && b >= mint;
 }
 
-static int hq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hints,
-                     const em_matcher_t *const *ms, size_t n_ms, em_series_set_t **out, em_err_t *err)
+static int hq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hints, const em_matcher_t *const *ms,
+                     size_t n_ms, em_series_set_t **out, em_err_t *err)
 {
     head_querier_t *q = (head_querier_t *)q_;
     em_head_t *h = q->h;

@@ -50,8 +50,8 @@ static void put_le64(em_buf_t *b, uint64_t v)
     em_buf_append(b, t, 8);
 }
 
-static void samples_add(em_buf_t *b, uint32_t *count, uint32_t *base_ref, int64_t *base_t, uint32_t ref,
-                        int64_t t, double v)
+static void samples_add(em_buf_t *b, uint32_t *count, uint32_t *base_ref, int64_t *base_t, uint32_t ref, int64_t t,
+                        double v)
 {
     if (*count == 0) {
         em_buf_reset(b);
@@ -214,17 +214,10 @@ static int on_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
     replay_t *r = arg;
     int rc = EM_OK;
     switch (type) {
-    case EM_WAL_REC_SERIES:
-        rc = replay_series(r, p, n);
-        break;
-    case EM_WAL_REC_SAMPLES:
-        rc = replay_samples(r, p, n);
-        break;
-    case EM_WAL_REC_CHUNK:
-        rc = replay_chunks(r, p, n);
-        break;
-    case EM_WAL_REC_TOMBSTONES:
-        break; /* applied by the storage layer above the head */
+    case EM_WAL_REC_SERIES: rc = replay_series(r, p, n); break;
+    case EM_WAL_REC_SAMPLES: rc = replay_samples(r, p, n); break;
+    case EM_WAL_REC_CHUNK: rc = replay_chunks(r, p, n); break;
+    case EM_WAL_REC_TOMBSTONES: break; /* applied by the storage layer above the head */
     default:
         em_warn("head", "Skipping WAL record of unknown type", "shard=%d type=%u", r->s->id, type);
         break;

@@ -133,8 +133,7 @@ bool em_label_name_valid(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool ok =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
         if (!ok)
             return false;
     }
@@ -172,8 +171,8 @@ bool em_utf8_valid(const char *s, size_t n)
                 return false;
             cp = (cp << 6) | (u[i + k] & 0x3f);
         }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
             return false;
         i += len;
     }
@@ -220,21 +219,11 @@ static void put_quoted(em_buf_t *out, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '"':
-            em_buf_puts(out, "\\\"");
-            break;
-        case '\\':
-            em_buf_puts(out, "\\\\");
-            break;
-        case '\n':
-            em_buf_puts(out, "\\n");
-            break;
-        case '\t':
-            em_buf_puts(out, "\\t");
-            break;
-        case '\r':
-            em_buf_puts(out, "\\r");
-            break;
+        case '"': em_buf_puts(out, "\\\""); break;
+        case '\\': em_buf_puts(out, "\\\\"); break;
+        case '\n': em_buf_puts(out, "\\n"); break;
+        case '\t': em_buf_puts(out, "\\t"); break;
+        case '\r': em_buf_puts(out, "\\r"); break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};

@@ -36,9 +36,11 @@ static const char *empty_err(em_series_set_t *s)
     return NULL;
 }
 
-static void empty_close(em_series_set_t *s) {}
+static void empty_close(em_series_set_t *s)
+{
+}
 
-static const em_series_set_ops_t empty_ops = {empty_next,   empty_labels, empty_samples,
+static const em_series_set_ops_t empty_ops = {empty_next, empty_labels, empty_samples,
                                               empty_chunks, empty_err,    empty_close};
 static em_series_set_t empty_set = {&empty_ops};
 

@@ -32,15 +32,15 @@ struct em_wal {
     em_buf_t pending;
     char *zbuf; /* snappy output scratch */
     size_t zcap;
-    int failed; /* sticky error code */
+    int failed;            /* sticky error code */
     char failed_msg[256];
     em_histogram_t *fsync_seconds;
     em_counter_t *written;
 };
 
 struct em_wal_checkpoint {
-    char *dir; /* the log directory */
-    char *tmp; /* <dir>/checkpoint.<upto>.tmp */
+    char *dir;    /* the log directory */
+    char *tmp;    /* <dir>/checkpoint.<upto>.tmp */
     uint32_t upto;
     int fd;
     em_buf_t buf;
@@ -48,8 +48,8 @@ struct em_wal_checkpoint {
 
 static em_counter_t *corruptions_counter(void)
 {
-    return em_counter_new("ember_wal_corruptions_total",
-                          "Total number of WAL corruptions repaired at start-up.", NULL);
+    return em_counter_new("ember_wal_corruptions_total", "Total number of WAL corruptions repaired at start-up.",
+                          NULL);
 }
 
 /* ---- record encoding ---- */
@@ -68,8 +68,8 @@ static uint32_t get_le32(const uint8_t *p)
 }
 
 /* Append one encoded record to 'out', compressing into the scratch buffer when asked and worth it. */
-static void encode_record(em_buf_t *out, uint8_t type, const void *payload, size_t n, bool compress,
-                          char **zbuf, size_t *zcap)
+static void encode_record(em_buf_t *out, uint8_t type, const void *payload, size_t n, bool compress, char **zbuf,
+                          size_t *zcap)
 {
     const void *body = payload;
     size_t body_n = n;
@@ -377,8 +377,7 @@ static int replay_file(const char *path, replay_ctx_t *rc_, uint64_t *bad_off, e
         size_t pn = len;
         if (type & EM_WAL_COMPRESSED) {
             size_t un;
-            if (snappy_uncompressed_length((const char *)payload, len, &un) != SNAPPY_OK ||
-                un > MAX_RECORD_BYTES) {
+            if (snappy_uncompressed_length((const char *)payload, len, &un) != SNAPPY_OK || un > MAX_RECORD_BYTES) {
                 *bad_off = off;
                 rc = EM_ECORRUPT;
                 break;
@@ -428,8 +427,8 @@ static int replay_checkpoint(const char *dir, uint32_t ckpt, replay_ctx_t *ctx, 
         if (rc == EM_ECORRUPT) {
             /* A checkpoint is written whole and renamed into place, so this is disk damage: keep what was
              * readable and go on with the segments rather than refusing to start. */
-            em_error("wal", "Corrupt WAL checkpoint; data in it after the damage is lost",
-                     "path=%s offset=%llu", em_q(path), (unsigned long long)bad);
+            em_error("wal", "Corrupt WAL checkpoint; data in it after the damage is lost", "path=%s offset=%llu",
+                     em_q(path), (unsigned long long)bad);
             em_counter_inc(corruptions_counter());
             ctx->st->corruptions++;
             rc = EM_OK;
@@ -465,16 +464,13 @@ int em_wal_replay(const char *dir, em_wal_record_fn fn, void *arg, em_wal_replay
         rc = replay_file(path, &ctx, &bad, err);
         st->segments++;
         if (rc == EM_DONE) {
-            rc =
-                truncate(path, (off_t)bad) == 0 ? EM_OK : em_err_sys(err, EM_EIO, errno, "truncate %s", path);
+            rc = truncate(path, (off_t)bad) == 0 ? EM_OK : em_err_sys(err, EM_EIO, errno, "truncate %s", path);
             continue;
         }
         if (rc != EM_ECORRUPT)
             continue;
-        em_warn("wal", "Corrupt or torn WAL record: truncating the log there",
-                "segment=%s offset=%llu "
-                "later_segments_removed=%zu",
-                em_q(path), (unsigned long long)bad, n - i - 1);
+        em_warn("wal", "Corrupt or torn WAL record: truncating the log there", "segment=%s offset=%llu "
+                "later_segments_removed=%zu", em_q(path), (unsigned long long)bad, n - i - 1);
         em_counter_inc(corruptions_counter());
         st->corruptions++;
         if (truncate(path, (off_t)bad) != 0) {
