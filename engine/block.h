@@ -122,8 +122,8 @@ typedef struct em_block_meta {
     em_ulid_t ulid;
     int64_t min_time_ms, max_time_ms; /* [min, max) */
     uint64_t num_samples, num_series, num_chunks, num_tombstones;
-    int level;            /* compaction.level: 1 for blocks cut from the head */
-    em_ulid_t *sources;   /* compaction.sources: the level-1 blocks this one descends from; malloc'd */
+    int level;          /* compaction.level: 1 for blocks cut from the head */
+    em_ulid_t *sources; /* compaction.sources: the level-1 blocks this one descends from; malloc'd */
     size_t n_sources;
     em_block_desc_t *parents; /* compaction.parents (absent for level 1); malloc'd */
     size_t n_parents;
@@ -188,9 +188,9 @@ int em_tombstones_write(const char *dir, const em_tombstones_t *t, em_err_t *err
 
 typedef struct em_block_writer_opts {
     int64_t min_time_ms, max_time_ms; /* the block's range [min, max); samples outside are dropped */
-    em_ulid_t ulid;       /* all zero: a new ULID (em_ulid_new(-1)) */
-    int level;            /* 0 means 1 */
-    const em_ulid_t *sources; /* NULL: { ulid } (a level-1 block is its own source) */
+    em_ulid_t ulid;                   /* all zero: a new ULID (em_ulid_new(-1)) */
+    int level;                        /* 0 means 1 */
+    const em_ulid_t *sources;         /* NULL: { ulid } (a level-1 block is its own source) */
     size_t n_sources;
     const em_block_desc_t *parents;
     size_t n_parents;
@@ -281,8 +281,8 @@ int em_block_verify(em_block_t *b, em_err_t *err);
 /* Tombstone every sample in [mint_ms, maxt_ms] of the series matching all matchers: the tombstones
  * file is rewritten atomically and meta.json's numTombstones updated; queriers opened afterwards no
  * longer see the data. Returns EM_OK, EM_EIO, EM_ECORRUPT. Thread: any (serialized by the block). */
-int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_matcher_t *const *ms, size_t n_ms,
-                    em_err_t *err);
+int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_matcher_t *const *ms,
+                    size_t n_ms, em_err_t *err);
 /* The current tombstones' interval count (0: nothing to clean). Thread: any. */
 uint64_t em_block_num_tombstones(em_block_t *b);
 

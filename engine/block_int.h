@@ -17,13 +17,13 @@ typedef struct em_index_pentry {
 typedef struct em_index {
     const uint8_t *p;
     size_t n;
-    char *sym_store;      /* NUL-terminated copies of the symbols */
-    const char **syms;    /* symbol i */
+    char *sym_store;   /* NUL-terminated copies of the symbols */
+    const char **syms; /* symbol i */
     uint32_t *sym_len;
     size_t n_syms;
     em_index_pentry_t *pt; /* postings offset table, sorted by (name, value); pt[0] is ("", "") */
     size_t n_pt;
-    char *pt_store;        /* names/values of pt not otherwise stored */
+    em_arena_t pt_store;             /* names/values of pt */
     uint64_t series_off, series_end; /* the series section [series_off, series_end) */
 } em_index_t;
 

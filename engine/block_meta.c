@@ -50,8 +50,8 @@ void em_block_meta_format(const em_block_meta_t *m, em_buf_t *out)
 {
     em_buf_puts(out, "{\n\t\"ulid\": ");
     put_ulid(out, &m->ulid);
-    em_buf_printf(out, ",\n\t\"minTime\": %" PRId64 ",\n\t\"maxTime\": %" PRId64 ",\n\t\"stats\": {", m->min_time_ms,
-                  m->max_time_ms);
+    em_buf_printf(out, ",\n\t\"minTime\": %" PRId64 ",\n\t\"maxTime\": %" PRId64 ",\n\t\"stats\": {",
+                  m->min_time_ms, m->max_time_ms);
     const char *sep = "\n";
     const struct {
         const char *name;
@@ -84,8 +84,9 @@ void em_block_meta_format(const em_block_meta_t *m, em_buf_t *out)
         for (size_t i = 0; i < m->n_parents; i++) {
             em_buf_puts(out, "\t\t\t{\n\t\t\t\t\"ulid\": ");
             put_ulid(out, &m->parents[i].ulid);
-            em_buf_printf(out, ",\n\t\t\t\t\"minTime\": %" PRId64 ",\n\t\t\t\t\"maxTime\": %" PRId64 "\n\t\t\t}%s\n",
-                          m->parents[i].min_time_ms, m->parents[i].max_time_ms, i + 1 < m->n_parents ? "," : "");
+            em_buf_printf(
+                out, ",\n\t\t\t\t\"minTime\": %" PRId64 ",\n\t\t\t\t\"maxTime\": %" PRId64 "\n\t\t\t}%s\n",
+                m->parents[i].min_time_ms, m->parents[i].max_time_ms, i + 1 < m->n_parents ? "," : "");
         }
         em_buf_puts(out, "\t\t]");
     }
@@ -149,7 +150,8 @@ static int parse_compaction(const em_json_t *c, em_block_meta_t *m, em_err_t *er
         m->parents = em_calloc(par->n, sizeof(*m->parents));
         for (size_t i = 0; i < par->n; i++, m->n_parents++) {
             const em_json_t *p = &par->items[i];
-            if (get_ulid(em_json_get(p, "ulid"), &m->parents[i].ulid, "compaction.parents.ulid", err) != EM_OK ||
+            if (get_ulid(em_json_get(p, "ulid"), &m->parents[i].ulid, "compaction.parents.ulid", err) !=
+                    EM_OK ||
                 get_i64(p, "minTime", false, &m->parents[i].min_time_ms, err) != EM_OK ||
                 get_i64(p, "maxTime", false, &m->parents[i].max_time_ms, err) != EM_OK)
                 return EM_ECORRUPT;
@@ -339,7 +341,8 @@ int em_tombstones_decode(const uint8_t *p, size_t n, em_tombstones_t *out, em_er
         return em_err_set(err, EM_ECORRUPT, "tombstones: invalid format version %u at offset 4", p[4]);
     uint32_t want = em_be32(p + n - 4), got = em_crc32c(0, p + 5, n - 9);
     if (want != got)
-        return em_err_set(err, EM_ECORRUPT, "tombstones: checksum mismatch (stored %08x, computed %08x)", want, got);
+        return em_err_set(err, EM_ECORRUPT, "tombstones: checksum mismatch (stored %08x, computed %08x)",
+                          want, got);
     em_tombstones_t t;
     em_tombstones_init(&t);
     em_dec_t d;
@@ -353,7 +356,8 @@ int em_tombstones_decode(const uint8_t *p, size_t n, em_tombstones_t *out, em_er
                 break;
             if (b < a) {
                 em_tombstones_fini(&t);
-                return em_err_set(err, EM_ECORRUPT, "tombstones: interval with maxt < mint at offset %zu", off);
+                return em_err_set(err, EM_ECORRUPT, "tombstones: interval with maxt < mint at offset %zu",
+                                  off);
             }
             em_tombstones_add(&t, ref, a, b);
         }

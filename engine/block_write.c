@@ -30,8 +30,8 @@ typedef struct wfile {
 } wfile_t;
 
 typedef struct wseries {
-    em_labels_t ls;      /* copied into the writer's arena */
-    size_t chunk0, n;    /* chunk metas [chunk0, chunk0 + n) of w->chunks */
+    em_labels_t ls;   /* copied into the writer's arena */
+    size_t chunk0, n; /* chunk metas [chunk0, chunk0 + n) of w->chunks */
 } wseries_t;
 
 struct em_block_writer {
@@ -245,7 +245,8 @@ static int put_chunk(em_block_writer_t *w, int64_t mint, int64_t maxt, const uin
     size_t hl = em_uvarint_put(hdr, len);
     hdr[hl++] = EM_CHUNK_XOR;
     size_t total = hl + len + 4;
-    if (!w->seg_open || (w->seg.pos > EM_BLOCK_CHUNKS_HEADER_BYTES && w->seg.pos + total > w->o.segment_max_bytes))
+    if (!w->seg_open ||
+        (w->seg.pos > EM_BLOCK_CHUNKS_HEADER_BYTES && w->seg.pos + total > w->o.segment_max_bytes))
         if (seg_cut(w, err) != EM_OK)
             return w->rc;
     if (w->seg.pos + total > UINT32_MAX)
@@ -273,7 +274,8 @@ static int put_samples(em_block_writer_t *w, const int64_t *ts, const double *vs
         if (!last && (ts[i] < w->o.min_time_ms || ts[i] >= w->o.max_time_ms))
             continue;
         if (!last && ts[i] <= prev)
-            return fail(w, err, EM_EINVAL, 0, "%s: samples not in strictly increasing time order", "block writer");
+            return fail(w, err, EM_EINVAL, 0, "%s: samples not in strictly increasing time order",
+                        "block writer");
         if (in_chunk > 0 && (last || in_chunk == EM_BLOCK_CHUNK_SAMPLES)) {
             if (put_chunk(w, cmint, prev, w->enc_buf, em_xor_enc_bytes(&e), err) != EM_OK)
                 return w->rc;
@@ -319,8 +321,8 @@ static int begin_series(em_block_writer_t *w, const em_labels_t *ls, em_err_t *e
     if (w->n_series > 0 && em_labels_cmp(&w->series[w->n_series - 1].ls, ls) >= 0) {
         em_buf_t b = EM_BUF_INIT;
         em_labels_format(ls, &b);
-        fail(w, err, EM_EINVAL, 0, "block writer: series %s out of order (series must be added in label order)",
-             b.data);
+        fail(w, err, EM_EINVAL, 0,
+             "block writer: series %s out of order (series must be added in label order)", b.data);
         em_buf_fini(&b);
         return w->rc;
     }
@@ -470,6 +472,8 @@ static int write_symbols(em_block_writer_t *w, ixw_t *x)
     for (size_t i = 0; i < w->n_series; i++)
         n += 2 * w->series[i].ls.n;
     x->syms = em_malloc((n + 1) * sizeof(*x->syms));
+    /* Prometheus's symbol tables always hold "" (the all-postings key's name and value). */
+    x->syms[x->n_syms++] = "";
     for (size_t i = 0; i < w->n_series; i++)
         for (size_t j = 0; j < w->series[i].ls.n; j++) {
             x->syms[x->n_syms++] = w->series[i].ls.v[j].name;
@@ -594,8 +598,8 @@ static int write_postings(ixw_t *x, const uint32_t *all, size_t n_all, const pai
         size_t j = i;
         while (j < n && pairs[j].name == pairs[i].name && pairs[j].value == pairs[i].value)
             j++;
-        if (write_postings_list(x, x->syms[pairs[i].name], x->syms[pairs[i].value], pairs + i, j - i, NULL, pt) !=
-            EM_OK)
+        if (write_postings_list(x, x->syms[pairs[i].name], x->syms[pairs[i].value], pairs + i, j - i, NULL,
+                                pt) != EM_OK)
             return EM_EIO;
         (*n_pt)++;
         i = j;
@@ -707,7 +711,8 @@ static void fill_meta(const em_block_writer_t *w, em_block_meta_t *m)
 int em_block_writer_commit(em_block_writer_t *w, em_block_meta_t *meta_out, em_err_t *err)
 {
     if (w->rc != EM_OK || w->committed)
-        return w->rc != EM_OK ? sticky(w, err) : fail(w, err, EM_ESTATE, 0, "%s: already committed", "block writer");
+        return w->rc != EM_OK ? sticky(w, err)
+                              : fail(w, err, EM_ESTATE, 0, "%s: already committed", "block writer");
     /* A block without chunks still gets an (empty) first segment file, as Prometheus's writer does. */
     if (!w->seg_open && seg_cut(w, err) != EM_OK)
         goto fail;
@@ -725,7 +730,8 @@ int em_block_writer_commit(em_block_writer_t *w, em_block_meta_t *meta_out, em_e
     snprintf(chunks, sizeof(chunks), "%s/chunks", w->tmp_dir);
     em_err_t e;
     em_err_clear(&e);
-    if (em_tombstones_write(w->tmp_dir, &w->tomb, &e) != EM_OK || em_block_meta_write(w->tmp_dir, &m, &e) != EM_OK ||
+    if (em_tombstones_write(w->tmp_dir, &w->tomb, &e) != EM_OK ||
+        em_block_meta_write(w->tmp_dir, &m, &e) != EM_OK ||
         (!w->o.no_fsync && (em_fsync_dir(chunks, &e) != EM_OK || em_fsync_dir(w->tmp_dir, &e) != EM_OK))) {
         fail(w, err, e.code, 0, "%s", e.msg);
         goto fail;
