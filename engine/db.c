@@ -36,7 +36,8 @@ void db_blocks_add(em_db_t *db, em_block_t *b)
     pthread_mutex_lock(&db->mu);
     em_grow((void **)&db->blocks, &db->cap_blocks, db->n_blocks + 1, sizeof(em_block_t *));
     db->blocks[db->n_blocks++] = b;
-    qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
+    if (db->n_blocks > 1)
+        qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
     pthread_mutex_unlock(&db->mu);
     db_update_gauges(db);
 }
@@ -259,7 +260,8 @@ static void load_blocks(em_db_t *db)
         db->blocks[db->n_blocks++] = b;
     }
     closedir(d);
-    qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
+    if (db->n_blocks > 1)
+        qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
 }
 
 /* ---- open and close ---- */

@@ -98,7 +98,9 @@ em_queryable_t *em_db_queryable(em_db_t *db);
 /* Run one background round now (cut, compact, retention) and wait for it. Returns EM_OK or the first
  * error (which the round also logged and counted). Thread: any. */
 int em_db_maintain(em_db_t *db, em_err_t *err);
-/* Wake the background thread for a round without waiting. Thread: any. */
+/* Tell the background thread that samples were appended: it runs a round at once when the head is ready
+ * to be cut (Prometheus triggers compaction from the appender likewise). Cheap; never blocks on I/O.
+ * Thread: any. */
 void em_db_wake(em_db_t *db);
 
 /* ---- administration ---- */
@@ -136,23 +138,24 @@ typedef struct em_db_stat {
     uint64_t value;
 } em_db_stat_t;
 
-#define EM_DB_STATUS_TOP 10
+#define EM_DB_STATUS_TOP 10 /* Prometheus's default limit */
 
-/* GET /api/v1/status/tsdb, computed over the head as Prometheus does. */
+/* GET /api/v1/status/tsdb, computed over the head as Prometheus does: the top 'limit' entries of each
+ * list, by value descending then name. */
 typedef struct em_db_status {
     uint64_t num_series, chunk_count, num_label_pairs;
     int64_t min_time_ms, max_time_ms; /* of the head; INT64_MAX/MIN when empty */
-    em_db_stat_t series_by_metric[EM_DB_STATUS_TOP];
+    em_db_stat_t *series_by_metric;   /* arrays in the caller's arena */
     size_t n_series_by_metric;
-    em_db_stat_t label_value_count[EM_DB_STATUS_TOP];
+    em_db_stat_t *label_value_count;
     size_t n_label_value_count;
-    em_db_stat_t memory_by_label[EM_DB_STATUS_TOP];
+    em_db_stat_t *memory_by_label;
     size_t n_memory_by_label;
-    em_db_stat_t series_by_pair[EM_DB_STATUS_TOP]; /* "name=value" */
+    em_db_stat_t *series_by_pair; /* "name=value" */
     size_t n_series_by_pair;
 } em_db_status_t;
 
-/* Fill 'st' (strings in 'a'). Thread: any. */
-int em_db_status(em_db_t *db, em_arena_t *a, em_db_status_t *st, em_err_t *err);
+/* Fill 'st' with the top 'limit' (> 0) entries of each list; strings and arrays in 'a'. Thread: any. */
+int em_db_status(em_db_t *db, size_t limit, em_arena_t *a, em_db_status_t *st, em_err_t *err);
 
 #endif

@@ -252,23 +252,26 @@ static int cmp_top(const void *x, const void *y)
     return strcmp(a->key, b->key);
 }
 
-static size_t top(const stat_tab_t *t, int which, em_db_stat_t *out)
+static size_t top(const stat_tab_t *t, int which, size_t limit, em_arena_t *a, em_db_stat_t **out_p)
 {
+    em_db_stat_t *out = em_arena_alloc(a, limit * sizeof(em_db_stat_t));
+    *out_p = out;
     stat_ent_t **v = em_calloc(t->n ? t->n : 1, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < t->cap; i++)
         if (t->v[i].key)
             v[n++] = &t->v[i];
     top_which = which;
-    qsort(v, n, sizeof(*v), cmp_top);
-    size_t k = n < EM_DB_STATUS_TOP ? n : EM_DB_STATUS_TOP;
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_top);
+    size_t k = n < limit ? n : limit;
     for (size_t i = 0; i < k; i++)
         out[i] = (em_db_stat_t){v[i]->key, which ? v[i]->b : v[i]->a};
     free(v);
     return k;
 }
 
-int em_db_status(em_db_t *db, em_arena_t *a, em_db_status_t *st, em_err_t *err)
+int em_db_status(em_db_t *db, size_t limit, em_arena_t *a, em_db_status_t *st, em_err_t *err)
 {
     memset(st, 0, sizeof(*st));
     em_head_stats_t hs;
@@ -320,10 +323,10 @@ int em_db_status(em_db_t *db, em_arena_t *a, em_db_status_t *st, em_err_t *err)
     if (rc == EM_DONE) {
         rc = EM_OK;
         st->num_label_pairs = pairs.n;
-        st->n_series_by_metric = top(&metrics, 0, st->series_by_metric);
-        st->n_label_value_count = top(&names, 0, st->label_value_count);
-        st->n_memory_by_label = top(&names, 1, st->memory_by_label);
-        st->n_series_by_pair = top(&pairs, 0, st->series_by_pair);
+        st->n_series_by_metric = top(&metrics, 0, limit, a, &st->series_by_metric);
+        st->n_label_value_count = top(&names, 0, limit, a, &st->label_value_count);
+        st->n_memory_by_label = top(&names, 1, limit, a, &st->memory_by_label);
+        st->n_series_by_pair = top(&pairs, 0, limit, a, &st->series_by_pair);
     }
     free(metrics.v);
     free(names.v);

@@ -41,7 +41,8 @@ int db_write_block(em_db_t *db, em_series_set_t *set, int64_t mint, int64_t maxt
                 sources[n_sources++] = m->sources[k];
             }
         }
-        qsort(sources, n_sources, sizeof(em_ulid_t), cmp_ulid);
+        if (n_sources > 1)
+            qsort(sources, n_sources, sizeof(em_ulid_t), cmp_ulid);
         size_t w = 0;
         for (size_t i = 0; i < n_sources; i++)
             if (w == 0 || em_ulid_cmp(&sources[i], &sources[w - 1]) != 0)
@@ -275,7 +276,7 @@ int db_compact_blocks(em_db_t *db, em_block_t *const *sel, size_t k, em_err_t *e
     }
     em_block_t *nb = NULL;
     if (rc == EM_OK) {
-        em_series_set_t *merged = em_series_set_merge(sets, n_sets);
+        em_series_set_t *merged = db_series_set_merge(sets, n_sets);
         n_sets = 0;
         rc = db_write_block(db, merged, mint, maxt, sel, k, db->dir, &nb, err);
         em_series_set_close(merged);
@@ -453,28 +454,39 @@ void em_db_wake(em_db_t *db)
     pthread_mutex_unlock(&db->bg_mu);
 }
 
+static void deadline_ts(int64_t t_ms, struct timespec *ts)
+{
+    ts->tv_sec = t_ms / 1000;
+    ts->tv_nsec = (t_ms % 1000) * 1000000;
+}
+
 void *db_bg_main(void *arg)
 {
     em_db_t *db = arg;
     pthread_setname_np(pthread_self(), "ember-db");
     em_rcu_thread_online();
+    int64_t next_round = em_now_ms() + db->o.maintain_interval_ms;
     pthread_mutex_lock(&db->bg_mu);
     while (!db->bg_stop) {
         if (!db->bg_wake) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (db->o.maintain_interval_ms % 1000) * 1000000;
-            ts.tv_sec += db->o.maintain_interval_ms / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+            deadline_ts(next_round, &ts);
             pthread_cond_timedwait(&db->bg_cv, &db->bg_mu, &ts);
             if (db->bg_stop)
                 break;
         }
+        bool woken = db->bg_wake;
         db->bg_wake = false;
         pthread_mutex_unlock(&db->bg_mu);
-        em_err_t err;
-        em_err_clear(&err);
-        em_db_maintain(db, &err); /* errors are logged and counted where they happen */
+        /* A wake-up (after appends) runs a round only when the head is ready to be cut; the timer always
+         * does (compaction and retention). */
+        int64_t mint;
+        if (em_now_ms() >= next_round || (woken && head_compactable(db, &mint))) {
+            em_err_t err;
+            em_err_clear(&err);
+            em_db_maintain(db, &err); /* errors are logged and counted where they happen */
+            next_round = em_now_ms() + db->o.maintain_interval_ms;
+        }
         pthread_mutex_lock(&db->bg_mu);
     }
     pthread_mutex_unlock(&db->bg_mu);

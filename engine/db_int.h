@@ -95,8 +95,18 @@ int db_head_all(em_db_t *db, int64_t mint, int64_t maxt, em_querier_t **q_out, e
 /* A series set over 'inner' hiding the samples 'tombs' deletes (takes ownership of inner; takes a
  * reference on tombs). */
 em_series_set_t *db_tomb_filter_set(em_series_set_t *inner, head_tombs_t *tombs, int64_t mint, int64_t maxt);
+/* For tests: does a db querier read the head, and how many blocks? */
+bool db_querier_has_head(const em_querier_t *q);
+size_t db_querier_n_blocks(const em_querier_t *q);
 /* A matcher that matches every series (__name__=~".*"): caller finis. */
 void db_match_all(em_matcher_t *m);
+
+/* ---- db_merge.c ---- */
+/* Merge sorted series sets (takes ownership of them; n == 0 gives the empty set). As engine/querier.h's
+ * em_series_set_merge. */
+em_series_set_t *db_series_set_merge(em_series_set_t **sets, size_t n);
+/* Chunks of 120 samples re-encoded from a sample iterator (takes ownership of it). */
+em_chunk_iter_t *db_chunks_from_samples(em_sample_iter_t *in);
 
 /* ---- db_tombs.c ---- */
 head_tombs_t *head_tombs_new(void);

@@ -66,62 +66,6 @@ static void ti_free(em_sample_iter_t *it)
 
 static const em_sample_iter_ops_t tomb_iter_ops = {ti_next, ti_seek, ti_at, ti_free};
 
-/* Chunks of a series with deletions: the remaining samples re-encoded, 120 to a chunk. */
-typedef struct tomb_chunks {
-    em_chunk_iter_t super;
-    em_sample_iter_t *in; /* filtered */
-    uint8_t *buf;
-    size_t cap;
-    em_chunk_ref_t cur;
-    bool done;
-} tomb_chunks_t;
-
-static int tc_next(em_chunk_iter_t *it)
-{
-    tomb_chunks_t *c = (tomb_chunks_t *)it;
-    if (c->done)
-        return EM_DONE;
-    em_xor_enc_t enc;
-    em_xor_enc_init(&enc, c->buf, c->cap);
-    size_t n = 0;
-    int rc;
-    while (n < 120 && (rc = em_sample_iter_next(c->in)) == EM_OK) {
-        int64_t t;
-        double v;
-        em_sample_iter_at(c->in, &t, &v);
-        em_xor_enc_append(&enc, t, v);
-        if (n++ == 0)
-            c->cur.mint_ms = t;
-        c->cur.maxt_ms = t;
-    }
-    if (n < 120) {
-        c->done = true;
-        if (rc < 0)
-            return rc;
-    }
-    if (n == 0)
-        return EM_DONE;
-    c->cur.encoding = EM_CHUNK_XOR;
-    c->cur.data = c->buf;
-    c->cur.len = em_xor_enc_bytes(&enc);
-    return EM_OK;
-}
-
-static void tc_at(const em_chunk_iter_t *it, em_chunk_ref_t *out)
-{
-    *out = ((const tomb_chunks_t *)it)->cur;
-}
-
-static void tc_free(em_chunk_iter_t *it)
-{
-    tomb_chunks_t *c = (tomb_chunks_t *)it;
-    em_sample_iter_free(c->in);
-    free(c->buf);
-    free(c);
-}
-
-static const em_chunk_iter_ops_t tomb_chunks_ops = {tc_next, tc_at, tc_free};
-
 typedef struct tomb_set {
     em_series_set_t super;
     em_series_set_t *in;
@@ -186,16 +130,12 @@ static int ts_chunks(em_series_set_t *s_, em_chunk_iter_t **out)
     tomb_set_t *s = (tomb_set_t *)s_;
     if (!s->cur)
         return em_series_set_chunks(s->in, out);
-    tomb_chunks_t *c = EM_NEW(tomb_chunks_t);
-    int rc = tomb_samples(s, &c->in);
-    if (rc != EM_OK) {
-        free(c);
+    em_sample_iter_t *it;
+    int rc = tomb_samples(s, &it);
+    if (rc != EM_OK)
         return rc;
-    }
-    c->super.ops = &tomb_chunks_ops;
-    c->cap = 120 * EM_XOR_MAX_SAMPLE_BYTES + EM_XOR_HEADER_BYTES + 16;
-    c->buf = em_malloc(c->cap);
-    *out = &c->super;
+    /* The remaining samples re-encoded, so compaction writes no deleted data. */
+    *out = db_chunks_from_samples(it);
     return EM_OK;
 }
 
@@ -276,7 +216,7 @@ static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
         free(sets);
         return rc;
     }
-    *out = n == 1 ? sets[0] : em_series_set_merge(sets, n);
+    *out = n == 1 ? sets[0] : db_series_set_merge(sets, n);
     free(sets);
     return EM_OK;
 }
@@ -405,4 +345,14 @@ int db_head_all(em_db_t *db, int64_t mint, int64_t maxt, em_querier_t **q_out, e
     head_tombs_release(t);
     *q_out = q;
     return EM_OK;
+}
+
+bool db_querier_has_head(const em_querier_t *q)
+{
+    return ((const db_querier_t *)q)->head_q != NULL;
+}
+
+size_t db_querier_n_blocks(const em_querier_t *q)
+{
+    return ((const db_querier_t *)q)->n_blocks;
 }

@@ -91,7 +91,8 @@ static size_t normalise(int64_t (*iv)[2], size_t n)
 {
     if (n < 2)
         return n;
-    qsort(iv, n, sizeof(iv[0]), cmp_iv);
+    if (n > 1)
+        qsort(iv, n, sizeof(iv[0]), cmp_iv);
     size_t w = 0;
     for (size_t r = 1; r < n; r++) {
         if (iv[r][0] <= iv[w][1] || (iv[w][1] != INT64_MAX && iv[r][0] == iv[w][1] + 1)) {
@@ -135,7 +136,8 @@ head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, siz
     size_t cap = 0;
     for (size_t i = 0; i < old->n; i++)
         push(t, &cap, &old->v[i].ls, old->v[i].hash, old->v[i].iv, old->v[i].n_iv);
-    qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
     size_t n_old = t->n;
     for (size_t i = 0; i < n; i++) {
         uint64_t h = em_labels_hash(&ls[i]);
@@ -158,7 +160,8 @@ head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, siz
         e->iv[e->n_iv][1] = maxt;
         e->n_iv = normalise(e->iv, e->n_iv + 1);
     }
-    qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
     return t;
 }
 
@@ -290,7 +293,8 @@ int head_tombs_decode(const uint8_t *p, size_t n, head_tombs_t **out, em_err_t *
         head_tombs_release(t);
         return em_err_set(err, EM_ECORRUPT, "malformed record");
     }
-    qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
     *out = t;
     return EM_OK;
 }
