@@ -73,8 +73,9 @@ def series_data(n_series=12, minutes=40):
 
 
 class BlocksTest(harness.TempDirTestCase):
-    def send(self, e, series, per=20):
-        """Remote-write all series, `per` samples of each at a time, in time order."""
+    def send(self, e, series, per=4):
+        """Remote-write all series, `per` samples of each at a time, in time order (a request spanning more
+        than half a block range would fall behind the head's lower bound, as in Prometheus)."""
         n = len(series[0][1])
         for s in range(0, n, per):
             body = promwire.snappy(promwire.write_request([(l, smp[s:s + per]) for l, smp in series]))
