@@ -860,3 +860,74 @@ Test(engine_db, killing_the_process_during_cutting_and_compaction_loses_nothing,
     em_test_rmdir(tmpl);
     em_test_rmdir(work);
 }
+
+/* ---- migration from Prometheus ---- */
+
+Test(engine_db, prometheus_blocks_copied_into_the_data_dir_serve_exactly_their_samples)
+{
+    const char *src = EMBER_SHARED_DIR "/testdata/prometheus-blocks";
+    if (!em_path_exists(src)) {
+        cr_skip_test("%s is missing", src);
+        return;
+    }
+    char dir[256], cmd[1024];
+    em_test_tmpdir(dir, sizeof(dir), "dbmig");
+    snprintf(cmd, sizeof(cmd), "cp -r %s/01* %s/ && chmod -R u+w %s", src, dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    em_db_t *db = open_db(dir);
+    cr_assert_eq(n_blocks(db, NULL), 2);
+
+    em_rcu_thread_online();
+    em_querier_t *q;
+    cr_assert_eq(em_queryable_querier(em_db_queryable(db), INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    em_matcher_t m;
+    cr_assert_eq(em_matcher_init(&m, EM_MATCH_RE, "__name__", ".+", NULL), EM_OK);
+    const em_matcher_t *ms[] = {&m};
+    em_series_set_t *s;
+    cr_assert_eq(em_querier_select(q, true, NULL, ms, 1, &s, NULL), EM_OK);
+
+    snprintf(cmd, sizeof(cmd), "zcat %s/expected-dump.txt.gz", src);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    char line[4096];
+    size_t n_lines = 0;
+    em_buf_t ls_text = EM_BUF_INIT;
+    em_sample_iter_t *it = NULL;
+    while (fgets(line, sizeof(line), f)) {
+        char *sep = strstr(line, "} ");
+        cr_assert_not_null(sep, "line %zu", n_lines);
+        sep[1] = '\0';
+        char *end;
+        double want_v = strtod(sep + 2, &end);
+        long long want_t = strtoll(end, NULL, 10);
+        /* Advance to the series named on this line. */
+        while (!ls_text.data || strcmp(ls_text.data, line) != 0) {
+            em_sample_iter_free(it);
+            it = NULL;
+            cr_assert_eq(em_series_set_next(s), EM_OK, "series %s missing", line);
+            em_labels_t ls = em_series_set_labels(s);
+            em_buf_reset(&ls_text);
+            em_labels_format(&ls, &ls_text);
+            em_buf_putc(&ls_text, '\0');
+            cr_assert_eq(em_series_set_samples(s, &it), EM_OK);
+        }
+        cr_assert_eq(em_sample_iter_next(it), EM_OK, "%s: sample at %lld missing", line, want_t);
+        int64_t t;
+        double v;
+        em_sample_iter_at(it, &t, &v);
+        cr_assert_eq(t, want_t, "%s", line);
+        cr_assert(v == want_v || (isnan(v) && isnan(want_v)), "%s @%lld: %g != %g", line, want_t, v, want_v);
+        n_lines++;
+    }
+    pclose(f);
+    cr_assert_eq(n_lines, 15366 + 7674);
+    cr_assert_eq(em_sample_iter_next(it), EM_DONE);
+    em_sample_iter_free(it);
+    cr_assert_eq(em_series_set_next(s), EM_DONE, "no extra series");
+    em_buf_fini(&ls_text);
+    em_series_set_close(s);
+    em_matcher_fini(&m);
+    em_querier_close(q);
+    em_db_close(db);
+    em_test_rmdir(dir);
+}
