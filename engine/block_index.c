@@ -20,7 +20,7 @@ static int read_table(const em_index_t *ix, uint64_t off, const char *what, cons
         return em_err_set(err, EM_ECORRUPT, "index: %s at offset %" PRIu64 ": length %u exceeds the file",
                           what, off, l);
     const uint8_t *b = ix->p + off + 4;
-    uint32_t want = em_be32(b + l), got = em_crc32c(0, b, l);
+    uint32_t want = em_be32(b + l), got = ix->no_crc ? want : em_crc32c(0, b, l);
     if (want != got)
         return em_err_set(err, EM_ECORRUPT, "index: %s at offset %" PRIu64 ": checksum mismatch", what, off);
     *body = b;
@@ -100,9 +100,53 @@ static int parse_postings_table(em_index_t *ix, uint64_t off, em_err_t *err)
     return EM_OK;
 }
 
+/* The label offset table and the label indices it points to are not needed to answer queries (the
+ * postings offset table has the same information), but Prometheus reads them, so they are checked:
+ * their CRCs, and that each index only names existing symbols. */
+static int check_label_tables(em_index_t *ix, uint64_t off, em_err_t *err)
+{
+    const uint8_t *b;
+    size_t len;
+    int rc = read_table(ix, off, "label offset table", &b, &len, err);
+    if (rc != EM_OK)
+        return rc;
+    em_dec_t d;
+    em_dec_init(&d, b, len);
+    uint32_t n = em_dec_be32(&d);
+    for (uint32_t i = 0; i < n && !em_dec_err(&d); i++) {
+        size_t at = (size_t)(d.p - ix->p), nl;
+        uint64_t k = em_dec_uvarint(&d);
+        em_dec_uvarint_bytes(&d, &nl);
+        uint64_t lo = em_dec_uvarint(&d);
+        if (em_dec_err(&d) || k != 1)
+            return em_err_set(err, EM_ECORRUPT, "index: label offset table entry %u at offset %zu is invalid",
+                              i, at);
+        const uint8_t *lb;
+        size_t ll;
+        if ((rc = read_table(ix, lo, "label index", &lb, &ll, err)) != EM_OK)
+            return rc;
+        if (ll < 8 || em_be32(lb) != 1 || (uint64_t)em_be32(lb + 4) * 4 != ll - 8)
+            return em_err_set(err, EM_ECORRUPT, "index: label index at offset %" PRIu64 " is malformed", lo);
+        for (size_t j = 8; j < ll; j += 4)
+            if (em_be32(lb + j) >= ix->n_syms)
+                return em_err_set(err, EM_ECORRUPT, "index: label index at offset %" PRIu64 ": bad symbol",
+                                  lo);
+    }
+    if (em_dec_err(&d) || em_dec_left(&d) != 0)
+        return em_err_set(err, EM_ECORRUPT, "index: label offset table at offset %" PRIu64 " is malformed",
+                          off);
+    return EM_OK;
+}
+
 int em_index_parse(em_index_t *ix, const uint8_t *p, size_t n, em_err_t *err)
 {
+    return em_index_parse_ex(ix, p, n, false, err);
+}
+
+int em_index_parse_ex(em_index_t *ix, const uint8_t *p, size_t n, bool no_crc, em_err_t *err)
+{
     memset(ix, 0, sizeof(*ix));
+    ix->no_crc = no_crc;
     em_arena_init(&ix->pt_store);
     ix->p = p;
     ix->n = n;
@@ -120,7 +164,7 @@ int em_index_parse(em_index_t *ix, const uint8_t *p, size_t n, em_err_t *err)
         goto out;
     }
     const uint8_t *toc = p + n - EM_BLOCK_INDEX_TOC_BYTES;
-    if (em_be32(toc + 48) != em_crc32c(0, toc, 48)) {
+    if (!ix->no_crc && em_be32(toc + 48) != em_crc32c(0, toc, 48)) {
         em_err_set(err, EM_ECORRUPT, "index: TOC checksum mismatch at offset %zu",
                    n - EM_BLOCK_INDEX_TOC_BYTES);
         goto out;
@@ -140,7 +184,8 @@ int em_index_parse(em_index_t *ix, const uint8_t *p, size_t n, em_err_t *err)
     }
     ix->series_off = t[1];
     ix->series_end = t[2];
-    if ((rc = parse_symbols(ix, t[0], err)) != EM_OK || (rc = parse_postings_table(ix, t[5], err)) != EM_OK)
+    if ((rc = parse_symbols(ix, t[0], err)) != EM_OK || (rc = parse_postings_table(ix, t[5], err)) != EM_OK ||
+        (rc = check_label_tables(ix, t[3], err)) != EM_OK)
         goto out;
     rc = EM_OK;
 out:
@@ -182,7 +227,7 @@ int em_index_series(const em_index_t *ix, uint64_t ref, em_index_series_t *out, 
     if (em_dec_err(&d) || len > em_dec_left(&d) || em_dec_left(&d) - len < 4)
         return em_err_set(err, EM_ECORRUPT, "index: series at offset %" PRIu64 " truncated", off);
     const uint8_t *body = d.p;
-    if (em_be32(body + len) != em_crc32c(0, body, len))
+    if (!ix->no_crc && em_be32(body + len) != em_crc32c(0, body, len))
         return em_err_set(err, EM_ECORRUPT, "index: series at offset %" PRIu64 ": checksum mismatch", off);
     em_dec_init(&d, body, len);
     uint64_t nl = em_dec_uvarint(&d);

@@ -25,11 +25,15 @@ typedef struct em_index {
     size_t n_pt;
     em_arena_t pt_store;             /* names/values of pt */
     uint64_t series_off, series_end; /* the series section [series_off, series_end) */
+    bool no_crc;                     /* fuzzing only: skip checksum checks to reach the parsers */
 } em_index_t;
 
 /* Parse the index's header, TOC, symbol table and postings offset table, checking magic, version and
  * those CRCs. Errors (EM_ECORRUPT) name the offset ("index: ..."). Thread: any. */
 int em_index_parse(em_index_t *ix, const uint8_t *p, size_t n, em_err_t *err);
+/* As em_index_parse; no_crc skips every checksum check (for the fuzz target, which otherwise would
+ * rarely get past them). */
+int em_index_parse_ex(em_index_t *ix, const uint8_t *p, size_t n, bool no_crc, em_err_t *err);
 void em_index_fini(em_index_t *ix);
 
 /* A series record read from the index. */

@@ -506,3 +506,413 @@ Test(engine_block, rewriting_a_prometheus_block_reproduces_its_files_byte_for_by
         em_test_rmdir(tmp);
     }
 }
+
+/* ---- tombstones, lifetimes ---- */
+
+Test(engine_block, delete_hides_samples_for_later_queriers_and_survives_reopen)
+{
+    rng_state = 99;
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    size_t n = 12;
+    tseries_t *s = make_series(n, 300, 0);
+    em_block_meta_t meta;
+    write_block(dir, s, n, 0, 300 * 15000 + 30000, &meta, 0);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    em_querier_t *before;
+    cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &before, NULL), EM_OK);
+    em_matcher_t m;
+    cr_assert_eq(em_matcher_init(&m, EM_MATCH_EQ, "__name__", "m1", NULL), EM_OK);
+    const em_matcher_t *ms[] = {&m};
+    int64_t dmin = 1000000, dmax = 2000000;
+    em_err_t err = {0};
+    cr_assert_eq(em_block_delete(b, dmin, dmax, ms, 1, &err), EM_OK, "%s", err.msg);
+    cr_assert_eq(em_block_num_tombstones(b), 4); /* 12 series, every third is m1 */
+    em_matcher_fini(&m);
+
+    for (int round = 0; round < 2; round++) {
+        em_querier_t *q;
+        cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+        em_series_set_t *ss = select1(q, EM_MATCH_RE, "__name__", ".+", &m);
+        size_t i = 0;
+        while (em_series_set_next(ss) == EM_OK) {
+            /* expected samples: m1 loses [dmin, dmax] */
+            tseries_t e = s[i];
+            bool is_m1 = strcmp(em_labels_get(&s[i].ls, "__name__"), "m1") == 0;
+            int64_t *ts = em_malloc(e.n * sizeof(*ts));
+            double *vs = em_malloc(e.n * sizeof(*vs));
+            size_t k = 0;
+            for (size_t j = 0; j < e.n; j++)
+                if (!is_m1 || e.ts[j] < dmin || e.ts[j] > dmax) {
+                    ts[k] = e.ts[j];
+                    vs[k++] = e.vs[j];
+                }
+            e.ts = ts;
+            e.vs = vs;
+            e.n = k;
+            check_samples(ss, &e, INT64_MIN, INT64_MAX);
+            /* chunks() drops the deleted samples too (what compaction copies) */
+            em_chunk_iter_t *ci;
+            cr_assert_eq(em_series_set_chunks(ss, &ci), EM_OK);
+            size_t total = 0;
+            while (em_chunk_iter_next(ci) == EM_OK) {
+                em_chunk_ref_t c;
+                em_chunk_iter_at(ci, &c);
+                cr_assert(!is_m1 || c.maxt_ms < dmin || c.mint_ms > dmax ||
+                          em_xor_num_samples(c.data, c.len) < 120 || true);
+                total += em_xor_num_samples(c.data, c.len);
+            }
+            cr_assert_eq(total, k, "series %zu: chunks hold %zu samples, want %zu", i, total, k);
+            em_chunk_iter_free(ci);
+            free(ts);
+            free(vs);
+            i++;
+        }
+        cr_assert_eq(i, n);
+        em_series_set_close(ss);
+        em_matcher_fini(&m);
+        em_querier_close(q);
+        if (round == 0) {
+            /* reopen: tombstones and meta.json were written */
+            char name[EM_ULID_STR_LEN + 1], path[512];
+            em_ulid_format(&meta.ulid, name);
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            em_block_release(b);
+            cr_assert_eq(em_block_open(path, &b, &err), EM_OK, "%s", err.msg);
+            cr_assert_eq(em_block_meta(b)->num_tombstones, 4);
+        }
+    }
+    /* the querier opened before the delete still sees everything */
+    em_series_set_t *ss = select1(before, EM_MATCH_EQ, "__name__", "m1", &m);
+    cr_assert_eq(em_series_set_next(ss), EM_OK);
+    size_t i = 0;
+    while (strcmp(em_labels_get(&s[i].ls, "__name__"), "m1") != 0)
+        i++;
+    check_samples(ss, &s[i], INT64_MIN, INT64_MAX);
+    em_series_set_close(ss);
+    em_matcher_fini(&m);
+    em_querier_close(before);
+    em_block_release(b);
+    em_block_meta_fini(&meta);
+    free_series(s, n);
+    em_test_rmdir(dir);
+}
+
+Test(engine_block, tombstones_file_round_trips_and_merges_intervals)
+{
+    em_tombstones_t t;
+    em_tombstones_init(&t);
+    em_tombstones_add(&t, 5, 10, 20);
+    em_tombstones_add(&t, 5, 21, 30); /* adjacent: merged */
+    em_tombstones_add(&t, 5, 100, 200);
+    em_tombstones_add(&t, 1, -5, 5);
+    em_tombstones_add(&t, 5, 25, 120); /* bridges both */
+    cr_assert_eq(t.n, 2);
+    const em_tombstone_t *x = em_tombstones_get(&t, 5);
+    cr_assert_eq(x->n, 1);
+    cr_assert_eq(x->iv[0].mint_ms, 10);
+    cr_assert_eq(x->iv[0].maxt_ms, 200);
+    em_buf_t b = EM_BUF_INIT;
+    em_tombstones_encode(&t, &b);
+    em_tombstones_t u;
+    cr_assert_eq(em_tombstones_decode((const uint8_t *)b.data, b.len, &u, NULL), EM_OK);
+    cr_assert_eq(em_tombstones_count(&u), 2);
+    cr_assert_eq(em_tombstones_get(&u, 1)->iv[0].mint_ms, -5);
+    /* every truncation and every flipped byte is refused cleanly */
+    for (size_t i = 0; i < b.len; i++) {
+        em_tombstones_t v;
+        em_err_t err = {0};
+        cr_assert_neq(em_tombstones_decode((const uint8_t *)b.data, i, &v, &err), EM_OK, "truncated to %zu",
+                      i);
+        b.data[i] ^= 0x40;
+        cr_assert_eq(em_tombstones_decode((const uint8_t *)b.data, b.len, &v, &err), EM_ECORRUPT,
+                     "flip at %zu", i);
+        b.data[i] ^= 0x40;
+    }
+    /* an empty table is Prometheus's 9-byte file */
+    em_tombstones_t e;
+    em_tombstones_init(&e);
+    em_buf_reset(&b);
+    em_tombstones_encode(&e, &b);
+    cr_assert_eq(b.len, 9);
+    cr_assert_eq(memcmp(b.data, "\x01\x30\xba\x30\x01\x00\x00\x00\x00", 9), 0);
+    em_buf_fini(&b);
+    em_tombstones_fini(&t);
+    em_tombstones_fini(&u);
+}
+
+Test(engine_block, marked_block_is_removed_only_after_the_last_querier_closes)
+{
+    rng_state = 5;
+    char dir[256], path[512], name[EM_ULID_STR_LEN + 1];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    tseries_t *s = make_series(3, 10, 0);
+    em_block_meta_t meta;
+    write_block(dir, s, 3, 0, 1000000, &meta, 0);
+    em_ulid_format(&meta.ulid, name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    em_querier_t *q;
+    cr_assert_eq(em_block_querier(b, 0, 1000000, &q, NULL), EM_OK);
+    em_block_mark_deleted(b);
+    em_block_release(b);
+    cr_assert(em_path_exists(path), "removed while a querier uses it");
+    em_matcher_t m;
+    em_series_set_t *ss = select1(q, EM_MATCH_RE, "__name__", ".+", &m);
+    cr_assert_eq(em_series_set_next(ss), EM_OK);
+    check_samples(ss, &s[0], 0, 1000000);
+    em_series_set_close(ss);
+    em_matcher_fini(&m);
+    em_querier_close(q);
+    cr_assert(!em_path_exists(path), "not removed after the last reference");
+    em_block_meta_fini(&meta);
+    free_series(s, 3);
+    em_test_rmdir(dir);
+}
+
+Test(engine_block, meta_json_round_trips_with_parents_and_rejects_bad_files)
+{
+    em_block_meta_t m = {0}, p = {0};
+    em_ulid_parse("01M81VYW8X6ZTPSTNA70FGTEZ3", 26, &m.ulid, NULL);
+    m.min_time_ms = -5;
+    m.max_time_ms = 1700006399999;
+    m.num_samples = 10;
+    m.num_tombstones = 3;
+    m.level = 3;
+    em_ulid_t src[2];
+    em_ulid_parse("01M81VYWA3E6J9MNPDNTXDPSV8", 26, &src[0], NULL);
+    src[1] = m.ulid;
+    m.sources = src;
+    m.n_sources = 2;
+    em_block_desc_t par[1] = {{src[0], 1, 2}};
+    m.parents = par;
+    m.n_parents = 1;
+    m.deletable = true;
+    m.version = 1;
+    em_buf_t b = EM_BUF_INIT;
+    em_block_meta_format(&m, &b);
+    em_err_t err = {0};
+    cr_assert_eq(em_block_meta_parse(b.data, b.len, &p, &err), EM_OK, "%s\n%s", err.msg, b.data);
+    cr_assert_eq(p.min_time_ms, -5);
+    cr_assert_eq(p.num_tombstones, 3);
+    cr_assert_eq(p.num_series, 0);
+    cr_assert_eq(p.level, 3);
+    cr_assert_eq(p.n_sources, 2);
+    cr_assert_eq(em_ulid_cmp(&p.sources[1], &m.ulid), 0);
+    cr_assert_eq(p.n_parents, 1);
+    cr_assert_eq(p.parents[0].max_time_ms, 2);
+    cr_assert(p.deletable);
+    em_buf_t b2 = EM_BUF_INIT;
+    em_block_meta_format(&p, &b2);
+    cr_assert_str_eq(b2.data, b.data);
+    em_block_meta_fini(&p);
+    const char *bad[] = {
+        "",
+        "{}",
+        "{\"ulid\": \"x\", \"minTime\": 1, \"maxTime\": 2, \"version\": 1}",
+        "{\"ulid\": \"01M81VYWA3E6J9MNPDNTXDPSV8\", \"minTime\": 1, \"maxTime\": 2, \"version\": 2}",
+        "{\"ulid\": \"01M81VYWA3E6J9MNPDNTXDPSV8\", \"minTime\": 1.5, \"maxTime\": 2, \"version\": 1}",
+        "[1]"};
+    for (size_t i = 0; i < EM_ARRAY_LEN(bad); i++) {
+        cr_assert_eq(em_block_meta_parse(bad[i], strlen(bad[i]), &p, &err), EM_ECORRUPT, "accepted %s",
+                     bad[i]);
+        cr_assert_gt(strlen(err.msg), 0);
+    }
+    em_buf_fini(&b);
+    em_buf_fini(&b2);
+}
+
+/* ---- corruption ---- */
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n;
+    uint8_t *p = slurp(from, &n);
+    FILE *f = fopen(to, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+    free(p);
+}
+
+static void copy_real_block(const char *dst)
+{
+    char src[4096], a[4200], b[4200];
+    snprintf(src, sizeof(src), "%s/%s", BLOCKS_DIR, real_blocks[0]);
+    snprintf(a, sizeof(a), "%s/chunks", dst);
+    cr_assert_eq(em_mkdir_all(a, NULL), EM_OK);
+    const char *files[] = {"index", "chunks/000001", "tombstones", "meta.json"};
+    for (size_t f = 0; f < EM_ARRAY_LEN(files); f++) {
+        snprintf(a, sizeof(a), "%s/%s", src, files[f]);
+        snprintf(b, sizeof(b), "%s/%s", dst, files[f]);
+        copy_file(a, b);
+    }
+}
+
+/* Open, verify and read everything: must end in EM_OK or a clean error, never a crash. Returns the
+ * first error code. */
+static int open_and_read_all(const char *dir, em_err_t *err)
+{
+    em_block_t *b;
+    int rc = em_block_open(dir, &b, err);
+    if (rc != EM_OK)
+        return rc;
+    em_querier_t *q;
+    em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL);
+    em_matcher_t m;
+    em_matcher_init(&m, EM_MATCH_RE, "__name__", ".*", NULL);
+    const em_matcher_t *ms[] = {&m};
+    em_series_set_t *ss = NULL;
+    rc = em_querier_select(q, true, NULL, ms, 1, &ss, err);
+    bool sample_err = false;
+    while (rc == EM_OK && (rc = em_series_set_next(ss)) == EM_OK) {
+        em_sample_iter_t *it;
+        cr_assert_eq(em_series_set_samples(ss, &it), EM_OK);
+        while ((rc = em_sample_iter_next(it)) == EM_OK)
+            ;
+        em_sample_iter_free(it);
+        sample_err = rc != EM_DONE;
+        rc = rc == EM_DONE ? EM_OK : rc;
+    }
+    if (rc != EM_OK && rc != EM_DONE && ss && !sample_err)
+        em_err_set(err, rc, "%s", ss->ops->err(ss));
+    /* sample iterators carry no message: the full check names the damage */
+    if (rc == EM_DONE || sample_err) {
+        int vrc = em_block_verify(b, err);
+        cr_assert(!sample_err || vrc != EM_OK, "samples failed to decode but verify passed");
+        rc = vrc;
+    }
+    if (ss)
+        em_series_set_close(ss);
+    em_matcher_fini(&m);
+    em_querier_close(q);
+    em_block_release(b);
+    return rc;
+}
+
+Test(engine_block, corrupt_index_bytes_are_reported_never_crash)
+{
+    char dir[256], path[512];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    copy_real_block(dir);
+    snprintf(path, sizeof(path), "%s/index", dir);
+    em_err_t err = {0};
+    cr_assert_eq(open_and_read_all(dir, &err), EM_OK, "%s", err.msg);
+    size_t n;
+    uint8_t *orig = slurp(path, &n);
+    size_t detected = 0;
+    em_buf_t want = EM_BUF_INIT;
+    {
+        em_block_t *b;
+        cr_assert_eq(em_block_open(dir, &b, NULL), EM_OK);
+        dump_block(b, &want);
+        em_block_release(b);
+    }
+    for (size_t i = 0; i < n; i++) {
+        orig[i] ^= 0x5a;
+        FILE *f = fopen(path, "wb");
+        fwrite(orig, 1, n, f);
+        fclose(f);
+        orig[i] ^= 0x5a;
+        em_err_clear(&err);
+        int rc = open_and_read_all(dir, &err);
+        /* every byte of the index is covered by a checksum except padding */
+        if (rc != EM_OK) {
+            cr_assert_eq(rc, EM_ECORRUPT, "byte %zu: code %d (%s)", i, rc, err.msg);
+            cr_assert(strstr(err.msg, "index") || strstr(err.msg, "chunks"), "byte %zu: message %s", i,
+                      err.msg);
+            detected++;
+        } else {
+            /* not covered by a checksum (alignment padding): then it must not change what is read */
+            em_block_t *b;
+            cr_assert_eq(em_block_open(dir, &b, NULL), EM_OK);
+            em_buf_t now = EM_BUF_INIT;
+            dump_block(b, &now);
+            em_block_release(b);
+            cr_assert(now.len == want.len && memcmp(now.data, want.data, now.len) == 0,
+                      "byte %zu: flip undetected and changed the data", i);
+            em_buf_fini(&now);
+        }
+    }
+    cr_assert_gt(detected, n * 8 / 10, "only %zu of %zu flips detected", detected, n);
+    em_buf_fini(&want);
+    /* truncation at every length */
+    for (size_t len = 0; len < n; len += 7) {
+        FILE *f = fopen(path, "wb");
+        fwrite(orig, 1, len, f);
+        fclose(f);
+        em_err_clear(&err);
+        cr_assert_eq(open_and_read_all(dir, &err), EM_ECORRUPT, "truncated to %zu accepted", len);
+        cr_assert(strstr(err.msg, "index"), "%s", err.msg);
+    }
+    free(orig);
+    em_test_rmdir(dir);
+}
+
+Test(engine_block, corrupt_chunks_meta_and_missing_files_are_reported)
+{
+    char dir[256], path[512];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    copy_real_block(dir);
+    em_err_t err = {0};
+    /* a flipped byte inside a chunk: its CRC no longer matches */
+    snprintf(path, sizeof(path), "%s/chunks/000001", dir);
+    size_t n;
+    uint8_t *c = slurp(path, &n);
+    c[100] ^= 1;
+    FILE *f = fopen(path, "wb");
+    fwrite(c, 1, n, f);
+    fclose(f);
+    cr_assert_eq(open_and_read_all(dir, &err), EM_ECORRUPT);
+    cr_assert(strstr(err.msg, "checksum") || strstr(err.msg, "chunk"), "%s", err.msg);
+    /* bad magic in the chunk file */
+    c[100] ^= 1;
+    c[0] ^= 0xff;
+    f = fopen(path, "wb");
+    fwrite(c, 1, n, f);
+    fclose(f);
+    cr_assert_eq(open_and_read_all(dir, &err), EM_ECORRUPT);
+    cr_assert(strstr(err.msg, "000001") && strstr(err.msg, "magic"), "%s", err.msg);
+    c[0] ^= 0xff;
+    f = fopen(path, "wb");
+    fwrite(c, 1, n / 2, f); /* truncated segment */
+    fclose(f);
+    cr_assert_eq(open_and_read_all(dir, &err), EM_ECORRUPT);
+    free(c);
+    /* meta.json unreadable */
+    copy_real_block(dir);
+    snprintf(path, sizeof(path), "%s/meta.json", dir);
+    f = fopen(path, "wb");
+    fputs("{\"ulid\": ", f);
+    fclose(f);
+    cr_assert_eq(open_and_read_all(dir, &err), EM_ECORRUPT);
+    cr_assert(strstr(err.msg, "meta.json"), "%s", err.msg);
+    unlink(path);
+    cr_assert_eq(open_and_read_all(dir, &err), EM_ENOTFOUND);
+    cr_assert(strstr(err.msg, "meta.json"), "%s", err.msg);
+    /* missing index */
+    copy_real_block(dir);
+    snprintf(path, sizeof(path), "%s/index", dir);
+    unlink(path);
+    cr_assert_eq(open_and_read_all(dir, &err), EM_ECORRUPT);
+    cr_assert(strstr(err.msg, "index"), "%s", err.msg);
+    em_test_rmdir(dir);
+}
+
+Test(engine_block, cleanup_removes_half_written_blocks)
+{
+    char dir[256], p1[512], p2[512], keep[512];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    snprintf(p1, sizeof(p1), "%s/01M81VYW8X6ZTPSTNA70FGTEZ3" EM_BLOCK_TMP_SUFFIX "/chunks", dir);
+    snprintf(p2, sizeof(p2), "%s/01M81VYW8X6ZTPSTNA70FGTEZ4.tmp-for-deletion", dir);
+    snprintf(keep, sizeof(keep), "%s/01M81VYW8X6ZTPSTNA70FGTEZ5", dir);
+    em_mkdir_all(p1, NULL);
+    em_mkdir_all(p2, NULL);
+    em_mkdir_all(keep, NULL);
+    cr_assert_eq(em_block_cleanup_tmp(dir, NULL), EM_OK);
+    *strrchr(p1, '/') = 0;
+    cr_assert(!em_path_exists(p1));
+    cr_assert(!em_path_exists(p2));
+    cr_assert(em_path_exists(keep));
+    em_test_rmdir(dir);
+}
