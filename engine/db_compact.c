@@ -276,7 +276,7 @@ int db_compact_blocks(em_db_t *db, em_block_t *const *sel, size_t k, em_err_t *e
     }
     em_block_t *nb = NULL;
     if (rc == EM_OK) {
-        em_series_set_t *merged = db_series_set_merge(sets, n_sets);
+        em_series_set_t *merged = em_series_set_merge(sets, n_sets);
         n_sets = 0;
         rc = db_write_block(db, merged, mint, maxt, sel, k, db->dir, &nb, err);
         em_series_set_close(merged);

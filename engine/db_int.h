@@ -101,10 +101,7 @@ size_t db_querier_n_blocks(const em_querier_t *q);
 /* A matcher that matches every series (__name__=~".*"): caller finis. */
 void db_match_all(em_matcher_t *m);
 
-/* ---- db_merge.c ---- */
-/* Merge sorted series sets (takes ownership of them; n == 0 gives the empty set). As engine/querier.h's
- * em_series_set_merge. */
-em_series_set_t *db_series_set_merge(em_series_set_t **sets, size_t n);
+/* ---- db_chunks.c ---- */
 /* Chunks of 120 samples re-encoded from a sample iterator (takes ownership of it). */
 em_chunk_iter_t *db_chunks_from_samples(em_sample_iter_t *in);
 

@@ -216,7 +216,7 @@ static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
         free(sets);
         return rc;
     }
-    *out = n == 1 ? sets[0] : db_series_set_merge(sets, n);
+    *out = n == 1 ? sets[0] : em_series_set_merge(sets, n);
     free(sets);
     return EM_OK;
 }
