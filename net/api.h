@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "engine/matcher.h"
 #include "net/http.h"
 #include "net/server.h"
 
@@ -19,5 +20,15 @@ bool api_ready(em_server_t *s, h2o_req_t *req);
 int api_write(h2o_req_t *req, void *arg);
 /* GET /api/v1/metadata (api_meta.c) */
 int api_metadata(h2o_req_t *req, void *arg);
+
+/* Admin API (api_admin.c; only with --web.enable-admin-api) and /api/v1/status/tsdb. */
+int api_admin_delete_series(h2o_req_t *req, void *arg);
+int api_admin_clean_tombstones(h2o_req_t *req, void *arg);
+int api_admin_snapshot(h2o_req_t *req, void *arg);
+int api_status_tsdb(h2o_req_t *req, void *arg);
+
+/* Parse one match[] selector into a malloc'd array of initialised matchers (free with em_matcher_fini
+ * on each, then free). EM_OK or EM_EINVAL with Prometheus's parse error. Thread: any. */
+int api_parse_matchers(const char *sel, em_matcher_t **out, size_t *n_out, em_err_t *err);
 
 #endif

@@ -20,7 +20,7 @@
 #include "base/process.h"
 #include "base/webconfig.h"
 #include "base/workpool.h"
-#include "engine/head.h"
+#include "engine/db.h"
 #include "net/http.h"
 #include "ingest/metastore.h"
 #include "net/api.h"
@@ -41,27 +41,34 @@
 static void *open_storage(void *arg)
 {
     em_server_t *s = arg;
-    char wal[PATH_MAX];
-    snprintf(wal, sizeof(wal), "%s/wal", s->o.data_dir);
-    em_head_opts_t ho = {.n_shards = s->o.head_shards,
-                         .wal_dir = wal,
-                         .wal_compression = s->o.wal_compression,
-                         .wal_segment_bytes = s->o.wal_segment_bytes};
+    em_db_opts_t dbo = {.dir = s->o.data_dir,
+                        .retention_ms = s->o.retention_ms,
+                        .retention_bytes = s->o.retention_bytes,
+                        .min_block_ms = s->o.min_block_ms,
+                        .max_block_ms = s->o.max_block_ms,
+                        .no_lockfile = s->o.no_lockfile,
+                        .head_shards = s->o.head_shards,
+                        .wal_compression = s->o.wal_compression,
+                        .wal_segment_bytes = s->o.wal_segment_bytes};
     em_err_t err;
-    em_head_t *h = NULL;
-    int rc = em_mkdir_all(s->o.data_dir, &err);
-    if (rc == EM_OK)
-        rc = em_head_open(&ho, &h, &err);
+    em_db_t *db = NULL;
+    int rc = em_db_open(&dbo, &db, &err);
     if (rc != EM_OK) {
         em_error("main", "Opening storage failed", "err=%s", em_q(err.msg));
         s->storage_failed = true;
         kill(getpid(), SIGTERM);
         return NULL;
     }
-    s->head = h;
+    s->db = db;
+    s->head = em_db_head(db);
     atomic_store(&s->ready, true);
     em_info("main", "Server is ready to receive web requests.");
     return NULL;
+}
+
+em_queryable_t *server_queryable(em_server_t *s)
+{
+    return s->db ? em_db_queryable(s->db) : NULL;
 }
 
 /* ---- lifecycle handlers ---- */
@@ -373,6 +380,13 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
+    em_http_route(h, "/api/v1/status/tsdb", EM_HTTP_GET, "/api/v1/status/tsdb", api_status_tsdb, s);
+    em_http_route(h, "/api/v1/admin/tsdb/delete_series", EM_HTTP_POST | EM_HTTP_PUT,
+                  "/api/v1/admin/tsdb/delete_series", api_admin_delete_series, s);
+    em_http_route(h, "/api/v1/admin/tsdb/clean_tombstones", EM_HTTP_POST | EM_HTTP_PUT,
+                  "/api/v1/admin/tsdb/clean_tombstones", api_admin_clean_tombstones, s);
+    em_http_route(h, "/api/v1/admin/tsdb/snapshot", EM_HTTP_POST | EM_HTTP_PUT, "/api/v1/admin/tsdb/snapshot",
+                  api_admin_snapshot, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
@@ -485,8 +499,8 @@ void em_server_stop(em_server_t *s)
     em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
     em_metastore_free(s->metadata);
-    if (s->head) {
-        em_head_close(s->head);
+    if (s->db) {
+        em_db_close(s->db);
         em_info("main", "Storage closed");
     }
     server_config_free(s);

@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/metrics.h"
 #include "base/workpool.h"
+#include "engine/db.h"
 #include "engine/head.h"
 #include "net/http.h"
 #include "net/server.h"
@@ -28,7 +29,8 @@ struct em_server {
     bool storage_started;
     atomic_bool ready;
     bool storage_failed;
-    em_head_t *head; /* set once by the storage thread before 'ready' */
+    em_db_t *db;     /* set once by the storage thread before 'ready' */
+    em_head_t *head; /* em_db_head(db): appends go here */
 
     /* Locks: config_mu. */
     pthread_mutex_t config_mu;
@@ -37,6 +39,10 @@ struct em_server {
     int64_t last_reload_ms;
     em_gauge_t *reload_ok, *reload_time;
 };
+
+/* The storage every reader goes through: blocks and head merged (engine/db.h). Valid once 'ready' is
+ * true, until the server stops. Thread: any. */
+em_queryable_t *server_queryable(em_server_t *s);
 
 /* server_config.c: load (or reload) the configuration file into s->config. Keeps the running one on
  * error. Thread: main or a pool thread; serialised by the caller. */
