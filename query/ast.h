@@ -310,6 +310,7 @@ typedef struct em_vector_matching {
 struct em_node {
     em_node_kind_t kind;
     uint32_t pos_start, pos_end; /* byte range in the expression */
+    uint32_t height;             /* levels of nodes below and including this one (the parser bounds it) */
     union {
         struct {
             double v;
