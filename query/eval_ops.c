@@ -268,7 +268,8 @@ static em_labels_t result_metric(binctx_t *c, const em_sample_t *ls, const em_sa
     em_labels_t copy = {0};
     copy.n = res.n;
     em_label_t *v = em_arena_alloc(ev->a, (res.n ? res.n : 1) * sizeof *v);
-    memcpy(v, res.v, res.n * sizeof *v);
+    if (res.n)
+        memcpy(v, res.v, res.n * sizeof *v);
     copy.v = v;
     em_labels_builder_fini(&b);
     if (slot) {
@@ -614,7 +615,8 @@ static em_matrix_t count_values(ev_t *ev, const em_node_t *n)
     em_node_t nn = *n;
     if (!n->agg.without) {
         const char **gr = em_arena_alloc(ev->a, (n->agg.n_grouping + 1) * sizeof *gr);
-        memcpy(gr, n->agg.grouping, n->agg.n_grouping * sizeof *gr);
+        if (n->agg.n_grouping)
+            memcpy(gr, n->agg.grouping, n->agg.n_grouping * sizeof *gr);
         gr[n->agg.n_grouping] = label;
         nn.agg.grouping = gr;
         nn.agg.n_grouping = n->agg.n_grouping + 1;

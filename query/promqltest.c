@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/duration.h"
 #include "base/fs.h"
+#include "base/log.h"
 #include "base/regex.h"
 #include "base/strconv.h"
 #include "engine/chunk.h"
@@ -304,17 +305,15 @@ static bool parse_series_desc(runner_t *r, const char *line, series_def_t *d, bo
     } else if (!name) {
         goto out;
     }
+    if (strstr(p, "{{")) {
+        /* native histograms: not supported, remembered by label set only */
+        d->histogram = true;
+        p += strlen(p);
+    }
     while (*(p = skip_ws(p))) {
         const char *e = p;
-        if (strncmp(p, "{{", 2) == 0) {
-            const char *c = strstr(p, "}}");
-            e = c ? c + 2 : p + strlen(p);
-            while (*e && *e != ' ' && *e != '\t')
-                e++;
-        } else {
-            while (*e && *e != ' ' && *e != '\t')
-                e++;
-        }
+        while (*e && *e != ' ' && *e != '\t')
+            e++;
         if (!values_allowed)
             goto out;
         char *tok = em_arena_strndup(&r->a, p, (size_t)(e - p));
@@ -380,6 +379,9 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
     while (*i + 1 < n_lines && lines[*i + 1][0]) {
         (*i)++;
         series_def_t d;
+        const char *sp = strchr(lines[*i], ' ');
+        if (sp && sp - lines[*i] >= 3 && strncmp(sp - 3, "@st", 3) == 0)
+            continue; /* start timestamps: not stored by Ember's head, ignored */
         if (!parse_series_desc(r, lines[*i], &d, true)) {
             rc = em_err_set(err, EM_EINVAL, "%s:%zu: bad series line: %s", r->file, *i + 1, lines[*i]);
             break;
@@ -1306,6 +1308,7 @@ int em_promqltest_main(int argc, char **argv)
         free(paths);
         return 2;
     }
+    em_log_setup(EM_LOG_WARN, EM_LOG_LOGFMT, 2);
     em_promqltest_stats_t st = {0};
     em_err_t err;
     em_err_clear(&err);
