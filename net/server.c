@@ -387,6 +387,9 @@ static void register_routes(em_server_t *s)
                   "/api/v1/admin/tsdb/clean_tombstones", api_admin_clean_tombstones, s);
     em_http_route(h, "/api/v1/admin/tsdb/snapshot", EM_HTTP_POST | EM_HTTP_PUT, "/api/v1/admin/tsdb/snapshot",
                   api_admin_snapshot, s);
+
+    em_http_route(h, "/api/v1/read", EM_HTTP_POST, "/api/v1/read", api_read, s);
+    em_http_route(h, "/federate", EM_HTTP_GET, "/federate", api_federate, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
