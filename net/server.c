@@ -23,6 +23,7 @@
 #include "engine/head.h"
 #include "net/http.h"
 #include "ingest/metastore.h"
+#include "ingest/scrape.h"
 #include "net/api.h"
 #include "net/server_int.h"
 
@@ -37,6 +38,41 @@
 #endif
 
 /* ---- storage ---- */
+
+/* The externally reachable scheme and host:port (--web.external-url), for globalUrl in the targets API. */
+static void external_parts(const char *url, char *scheme, size_t ns, char *host, size_t nh)
+{
+    scheme[0] = host[0] = '\0';
+    if (!url || !*url)
+        return;
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return;
+    snprintf(scheme, ns, "%.*s", (int)(sep - url), url);
+    const char *h = sep + 3;
+    snprintf(host, nh, "%.*s", (int)strcspn(h, "/"), h);
+    if (!strchr(host, ':') || host[strlen(host) - 1] == ']') /* Go's url.Host keeps the port as given */
+        snprintf(host + strlen(host), nh - strlen(host), ":%s", strcmp(scheme, "https") == 0 ? "443" : "80");
+}
+
+static void start_scraping(em_server_t *s)
+{
+    char scheme[16], host[256], port[16] = "9090";
+    const char *colon = s->o.listen ? strrchr(s->o.listen, ':') : NULL;
+    if (colon && colon[1])
+        snprintf(port, sizeof(port), "%s", colon + 1);
+    external_parts(s->o.external_url, scheme, sizeof(scheme), host, sizeof(host));
+    em_scrape_opts_t so = {.head = s->head,
+                           .metadata = s->metadata,
+                           .external_scheme = scheme[0] ? scheme : NULL,
+                           .external_host = host[0] ? host : NULL,
+                           .listen_port = port};
+    pthread_mutex_lock(&s->config_mu);
+    s->scrape = em_scrape_manager_new(&so);
+    em_scrape_manager_apply(s->scrape, s->config);
+    pthread_mutex_unlock(&s->config_mu);
+    em_info("scrape", "Scrape manager started");
+}
 
 static void *open_storage(void *arg)
 {
@@ -59,6 +95,7 @@ static void *open_storage(void *arg)
         return NULL;
     }
     s->head = h;
+    start_scraping(s);
     atomic_store(&s->ready, true);
     em_info("main", "Server is ready to receive web requests.");
     return NULL;
@@ -373,6 +410,8 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
+    em_http_route(h, "/api/v1/targets", EM_HTTP_GET, "/api/v1/targets", api_targets, s);
+    em_http_route(h, "/api/v1/targets/metadata", EM_HTTP_GET, "/api/v1/targets/metadata", api_targets_metadata, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
@@ -481,6 +520,11 @@ void em_server_stop(em_server_t *s)
     }
     if (s->storage_started)
         pthread_join(s->storage_thread, NULL);
+    if (s->scrape) { /* stale markers for every target go in before the head closes */
+        em_scrape_manager_free(s->scrape);
+        s->scrape = NULL;
+        em_info("scrape", "Scrape manager stopped");
+    }
     em_workpool_free(s->pool);
     em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
