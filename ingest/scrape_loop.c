@@ -193,6 +193,7 @@ void scrape_loop_fini(scrape_loop_t *l)
     em_arena_fini(&l->arena);
     em_arena_fini(&l->scratch);
     em_arena_fini(&l->meta_arena);
+    free(l->meta);
 }
 
 static void add_series(scrape_loop_t *l, const em_labels_t *ls, em_series_ref_t *ref, int64_t t_ms, double v)

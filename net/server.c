@@ -514,17 +514,26 @@ void em_server_stop(em_server_t *s)
 {
     if (!s)
         return;
+    /* Scraping stops first (as in Prometheus): its stale markers go in while storage is open, and its
+     * keep-alive connections (to this server too) are closed before HTTP shuts down. */
+    if (s->storage_started) {
+        pthread_join(s->storage_thread, NULL);
+        s->storage_started = false;
+    }
+    pthread_mutex_lock(&s->config_mu);
+    em_scrape_manager_t *sm = s->scrape;
+    s->scrape = NULL;
+    pthread_mutex_unlock(&s->config_mu);
+    if (sm) {
+        em_scrape_manager_free(sm);
+        em_info("scrape", "Scrape manager stopped");
+    }
     if (s->http) {
         em_http_server_stop(s->http, 10000);
         em_info("web", "Stopped serving HTTP");
     }
     if (s->storage_started)
         pthread_join(s->storage_thread, NULL);
-    if (s->scrape) { /* stale markers for every target go in before the head closes */
-        em_scrape_manager_free(s->scrape);
-        s->scrape = NULL;
-        em_info("scrape", "Scrape manager stopped");
-    }
     em_workpool_free(s->pool);
     em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
