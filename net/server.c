@@ -101,6 +101,13 @@ static void *open_storage(void *arg)
     return NULL;
 }
 
+em_queryable_t *server_queryable(em_server_t *s)
+{
+    if (!atomic_load(&s->ready))
+        return NULL;
+    return em_head_queryable(s->head);
+}
+
 /* ---- lifecycle handlers ---- */
 
 static int h_healthy(h2o_req_t *req, void *arg)
@@ -412,6 +419,8 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
     em_http_route(h, "/api/v1/targets", EM_HTTP_GET, "/api/v1/targets", api_targets, s);
     em_http_route(h, "/api/v1/targets/metadata", EM_HTTP_GET, "/api/v1/targets/metadata", api_targets_metadata, s);
+    em_http_route(h, "/api/v1/read", EM_HTTP_POST, "/api/v1/read", api_read, s);
+    em_http_route(h, "/federate", EM_HTTP_GET, "/federate", api_federate, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)

@@ -44,3 +44,23 @@ void server_config_free(em_server_t *s)
     em_config_free(s->config);
     s->config = NULL;
 }
+
+em_labels_t server_external_labels(em_server_t *s, em_arena_t *a)
+{
+    em_labels_t out = {NULL, 0};
+    pthread_mutex_lock(&s->config_mu);
+    const em_config_t *cfg = s->config;
+    if (cfg && cfg->global.external_labels.n) {
+        const em_config_kvs_t *kv = &cfg->global.external_labels;
+        em_label_t *v = em_arena_alloc(a, kv->n * sizeof(em_label_t));
+        size_t n = 0;
+        for (size_t i = 0; i < kv->n; i++) {
+            if (!kv->v[i].value[0])
+                continue; /* an empty value means the label is absent */
+            v[n++] = (em_label_t){em_arena_strdup(a, kv->v[i].name), em_arena_strdup(a, kv->v[i].value)};
+        }
+        out = (em_labels_t){v, n};
+    }
+    pthread_mutex_unlock(&s->config_mu);
+    return out;
+}

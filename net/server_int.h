@@ -7,10 +7,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "base/arena.h"
 #include "base/buf.h"
 #include "base/metrics.h"
 #include "base/workpool.h"
 #include "engine/head.h"
+#include "engine/labels.h"
+#include "engine/querier.h"
 #include "net/http.h"
 #include "net/server.h"
 
@@ -45,5 +48,13 @@ int server_config_load(em_server_t *s, em_err_t *err);
 /* The running configuration as YAML, for /api/v1/status/config. */
 void server_config_yaml(em_server_t *s, em_buf_t *out);
 void server_config_free(em_server_t *s);
+/* The running configuration's external labels (global.external_labels), sorted by name, copied into
+ * 'a' so a reload cannot pull them away. Thread: any. */
+em_labels_t server_external_labels(em_server_t *s, em_arena_t *a);
+
+/* The storage every reader queries (remote read, federation, PromQL): today the head alone; when blocks
+ * are read too, the merged view answers here, and only here changes. NULL until storage is ready
+ * ('ready'). Thread: any. */
+em_queryable_t *server_queryable(em_server_t *s);
 
 #endif
