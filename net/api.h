@@ -24,6 +24,9 @@ bool api_ready(em_server_t *s, h2o_req_t *req);
 int api_write(h2o_req_t *req, void *arg);
 /* GET /api/v1/metadata (api_meta.c) */
 int api_metadata(h2o_req_t *req, void *arg);
+/* GET /api/v1/targets and /api/v1/targets/metadata (api_targets.c) */
+int api_targets(h2o_req_t *req, void *arg);
+int api_targets_metadata(h2o_req_t *req, void *arg);
 /* POST /api/v1/read (api_read.c) */
 int api_read(h2o_req_t *req, void *arg);
 /* GET /federate (api_federate.c) */

@@ -27,6 +27,7 @@ struct em_server {
     em_workpool_t *pool;        /* queries, reloads */
     em_workpool_t *ingest_pool; /* remote write decoding, so writes never queue behind queries */
     struct em_metastore *metadata;
+    struct em_scrape_manager *scrape; /* set by the storage thread once the head is open; Locks: config_mu */
 
     pthread_t storage_thread;
     bool storage_started;
