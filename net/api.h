@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 
+#include "engine/matcher.h"
+
 #include "engine/labels.h"
 #include "engine/querier.h"
 #include "ingest/remote.h"
@@ -22,6 +24,9 @@ bool api_ready(em_server_t *s, h2o_req_t *req);
 int api_write(h2o_req_t *req, void *arg);
 /* GET /api/v1/metadata (api_meta.c) */
 int api_metadata(h2o_req_t *req, void *arg);
+/* GET /api/v1/targets and /api/v1/targets/metadata (api_targets.c) */
+int api_targets(h2o_req_t *req, void *arg);
+int api_targets_metadata(h2o_req_t *req, void *arg);
 /* POST /api/v1/read (api_read.c) */
 int api_read(h2o_req_t *req, void *arg);
 /* GET /federate (api_federate.c) */
@@ -77,5 +82,15 @@ typedef struct api_federate_sel {
 int api_federate_write(em_queryable_t *qa, const api_federate_sel_t *sels, size_t n_sels,
                        const em_labels_t *ext, int64_t now_ms, int64_t lookback_ms, em_buf_t *out,
                        em_err_t *err);
+
+/* Admin API (api_admin.c; only with --web.enable-admin-api) and /api/v1/status/tsdb. */
+int api_admin_delete_series(h2o_req_t *req, void *arg);
+int api_admin_clean_tombstones(h2o_req_t *req, void *arg);
+int api_admin_snapshot(h2o_req_t *req, void *arg);
+int api_status_tsdb(h2o_req_t *req, void *arg);
+
+/* Parse one match[] selector into a malloc'd array of initialised matchers (free with em_matcher_fini
+ * on each, then free). EM_OK or EM_EINVAL with Prometheus's parse error. Thread: any. */
+int api_parse_matchers(const char *sel, em_matcher_t **out, size_t *n_out, em_err_t *err);
 
 #endif

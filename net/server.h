@@ -42,6 +42,8 @@ typedef struct em_server_opts {
     size_t wal_segment_bytes;
     int64_t retention_ms;
     uint64_t retention_bytes;
+    int64_t min_block_ms, max_block_ms; /* --storage.tsdb.min/max-block-duration; 0: defaults */
+    bool no_lockfile;
 
     int64_t query_timeout_ms, lookback_delta_ms;
     int64_t query_max_samples;

@@ -4,6 +4,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "ingest/scrape.h"
 #include "net/server_int.h"
 
 int server_config_load(em_server_t *s, em_err_t *err)
@@ -22,6 +23,9 @@ int server_config_load(em_server_t *s, em_err_t *err)
     pthread_mutex_lock(&s->config_mu);
     em_config_t *old = s->config;
     s->config = cfg;
+    /* The scrape manager points into the configuration: switch it over before the old one goes. */
+    if (s->scrape)
+        em_scrape_manager_apply(s->scrape, cfg);
     pthread_mutex_unlock(&s->config_mu);
     em_config_free(old);
     return EM_OK;

@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/metrics.h"
 #include "base/workpool.h"
+#include "engine/db.h"
 #include "engine/head.h"
 #include "engine/labels.h"
 #include "engine/querier.h"
@@ -26,12 +27,14 @@ struct em_server {
     em_workpool_t *pool;        /* queries, reloads */
     em_workpool_t *ingest_pool; /* remote write decoding, so writes never queue behind queries */
     struct em_metastore *metadata;
+    struct em_scrape_manager *scrape; /* set by the storage thread once the head is open; Locks: config_mu */
 
     pthread_t storage_thread;
     bool storage_started;
     atomic_bool ready;
     bool storage_failed;
-    em_head_t *head; /* set once by the storage thread before 'ready' */
+    em_db_t *db;     /* set once by the storage thread before 'ready' */
+    em_head_t *head; /* em_db_head(db): appends go here */
 
     /* Locks: config_mu. */
     pthread_mutex_t config_mu;
@@ -40,6 +43,10 @@ struct em_server {
     int64_t last_reload_ms;
     em_gauge_t *reload_ok, *reload_time;
 };
+
+/* The storage every reader goes through: blocks and head merged (engine/db.h). Valid once 'ready' is
+ * true, until the server stops. Thread: any. */
+em_queryable_t *server_queryable(em_server_t *s);
 
 /* server_config.c: load (or reload) the configuration file into s->config. Keeps the running one on
  * error. Thread: main or a pool thread; serialised by the caller. */
