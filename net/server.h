@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "query/parse.h"
 
 typedef struct em_server em_server_t;
 
@@ -46,6 +47,7 @@ typedef struct em_server_opts {
     int64_t query_timeout_ms, lookback_delta_ms;
     int64_t query_max_samples;
     int query_max_concurrency;
+    em_promql_opts_t promql; /* --enable-feature=promql-* */
 
     const char *config_file;   /* NULL: the embedded default configuration */
 

@@ -13,6 +13,7 @@
 #include "engine/head.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "query/eval.h"
 
 struct em_server {
     em_server_opts_t o; /* strings owned (copied at start) */
@@ -29,6 +30,7 @@ struct em_server {
     atomic_bool ready;
     bool storage_failed;
     em_head_t *head; /* set once by the storage thread before 'ready' */
+    em_query_engine_t *engine; /* PromQL; Thread: any (it serialises itself) */
 
     /* Locks: config_mu. */
     pthread_mutex_t config_mu;
@@ -37,6 +39,13 @@ struct em_server {
     int64_t last_reload_ms;
     em_gauge_t *reload_ok, *reload_time;
 };
+
+/* The storage every reader (PromQL, series and label APIs) goes through; the one place that knows what
+ * storage the server has. Only after api_ready(). Thread: any registered with RCU. */
+static inline em_queryable_t *server_queryable(em_server_t *s)
+{
+    return em_head_queryable(s->head);
+}
 
 /* server_config.c: load (or reload) the configuration file into s->config. Keeps the running one on
  * error. Thread: main or a pool thread; serialised by the caller. */
