@@ -195,12 +195,12 @@ static int h_runtimeinfo(h2o_req_t *req, void *arg)
     em_time_format_rfc3339(s->last_reload_ms, ts);
     pthread_mutex_unlock(&s->config_mu);
     put_kv_str(&b, "lastConfigTime", ts, true);
-    em_buf_printf(
-        &b, ",\"corruptionCount\":%llu",
-        (unsigned long long)em_counter_get(em_counter_new(
-            "ember_wal_corruptions_total", "Total number of WAL corruptions repaired at start-up.", NULL)));
-    em_buf_printf(&b, ",\"goroutineCount\":%d,\"GOMAXPROCS\":%ld,\"GOGC\":\"\",\"GODEBUG\":\"\"",
-                  pi.n_threads, sysconf(_SC_NPROCESSORS_ONLN));
+    em_buf_printf(&b, ",\"corruptionCount\":%llu",
+                  (unsigned long long)em_counter_get(
+                      em_counter_new("ember_wal_corruptions_total", "Total number of WAL corruptions repaired at start-up.",
+                                     NULL)));
+    em_buf_printf(&b, ",\"goroutineCount\":%d,\"GOMAXPROCS\":%ld,\"GOGC\":\"\",\"GODEBUG\":\"\"", pi.n_threads,
+                  sysconf(_SC_NPROCESSORS_ONLN));
     char d[32];
     em_duration_format(s->o.retention_ms, d);
     if (s->o.retention_bytes)
@@ -330,8 +330,7 @@ static int load_webconfig(em_server_t *s, em_http_opts_t *ho, em_err_t *err)
         ho->tls_min_version = (int)w->tls.min_version;
         ho->tls_max_version = (int)w->tls.max_version;
         if (w->tls.client_ca && !w->tls.client_ca_file)
-            return em_err_set(err, EM_EUNSUPPORTED,
-                              "%s: inline client_ca is not supported by ember; use client_ca_file",
+            return em_err_set(err, EM_EUNSUPPORTED, "%s: inline client_ca is not supported by ember; use client_ca_file",
                               s->o.web_config_file);
     }
     ho->disable_http2 = !w->http2;
@@ -369,17 +368,14 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/-/quit", EM_HTTP_POST | EM_HTTP_PUT, "/-/quit", h_quit, s);
     em_http_route(h, "/metrics", EM_HTTP_GET, "/metrics", h_metrics, s);
     em_http_route(h, "/api/v1/status/buildinfo", EM_HTTP_GET, "/api/v1/status/buildinfo", h_buildinfo, s);
-    em_http_route(h, "/api/v1/status/runtimeinfo", EM_HTTP_GET, "/api/v1/status/runtimeinfo", h_runtimeinfo,
-                  s);
+    em_http_route(h, "/api/v1/status/runtimeinfo", EM_HTTP_GET, "/api/v1/status/runtimeinfo", h_runtimeinfo, s);
     em_http_route(h, "/api/v1/status/flags", EM_HTTP_GET, "/api/v1/status/flags", h_flags, s);
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
     em_http_route(h, "/api/v1/query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query", api_query, s);
-    em_http_route(h, "/api/v1/query_range", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_range",
-                  api_query_range, s);
-    em_http_route(h, "/api/v1/format_query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/format_query",
-                  api_format_query, s);
+    em_http_route(h, "/api/v1/query_range", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_range", api_query_range, s);
+    em_http_route(h, "/api/v1/format_query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/format_query", api_format_query, s);
     em_http_route(h, "/api/v1/query_exemplars", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_exemplars",
                   api_query_exemplars, s);
     em_http_route(h, "/api/v1/series", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/series", api_series, s);
@@ -414,12 +410,11 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
     s->reload_time = em_gauge_new("ember_config_last_reload_success_timestamp_seconds",
                                   "Timestamp of the last successful configuration reload.", NULL);
     em_process_metrics_register();
-    em_gauge_set(
-        em_gauge_new("ember_build_info",
-                     "A metric with a constant '1' value labeled by version, revision, branch and compiler.",
-                     "branch=\"" EMBER_BRANCH "\",goversion=\"gcc " __VERSION__
-                     "\",revision=\"" EMBER_REVISION "\",version=\"" EMBER_VERSION "\""),
-        1);
+    em_gauge_set(em_gauge_new("ember_build_info",
+                              "A metric with a constant '1' value labeled by version, revision, branch and compiler.",
+                              "branch=\"" EMBER_BRANCH "\",goversion=\"gcc " __VERSION__ "\",revision=\"" EMBER_REVISION
+                              "\",version=\"" EMBER_VERSION "\""),
+                 1);
 
     int rc = server_config_load(s, err);
     if (rc != EM_OK)
@@ -429,8 +424,8 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
     em_gauge_set(s->reload_ok, 1);
     em_gauge_set(s->reload_time, (double)s->last_reload_ms / 1000.0);
 
-    s->pool = em_workpool_new("query", o->query_workers > 0 ? o->query_workers : 2, 1024,
-                              em_rcu_thread_online, em_rcu_thread_offline);
+    s->pool = em_workpool_new("query", o->query_workers > 0 ? o->query_workers : 2, 1024, em_rcu_thread_online,
+                              em_rcu_thread_offline);
     s->ingest_pool = em_workpool_new("ingest", 2, 4096, em_rcu_thread_online, em_rcu_thread_offline);
     s->metadata = em_metastore_new();
     em_query_engine_opts_t qo = {.lookback_ms = o->lookback_delta_ms,
@@ -524,8 +519,7 @@ void em_server_stop(em_server_t *s)
 
 int em_server_reload(em_server_t *s, em_err_t *err)
 {
-    em_info("main", "Loading configuration file", "filename=%s",
-            em_q(s->o.config_file ? s->o.config_file : "(default)"));
+    em_info("main", "Loading configuration file", "filename=%s", em_q(s->o.config_file ? s->o.config_file : "(default)"));
     int rc = server_config_load(s, err);
     pthread_mutex_lock(&s->config_mu);
     s->last_reload_ok = rc == EM_OK;
@@ -535,8 +529,8 @@ int em_server_reload(em_server_t *s, em_err_t *err)
     em_gauge_set(s->reload_ok, rc == EM_OK ? 1 : 0);
     if (rc == EM_OK) {
         em_gauge_set(s->reload_time, (double)em_now_ms() / 1000.0);
-        em_info("main", "Completed loading of configuration file", "filename=%s",
-                em_q(s->o.config_file ? s->o.config_file : "(default)"));
+        em_info("main", "Completed loading of configuration file",
+                "filename=%s", em_q(s->o.config_file ? s->o.config_file : "(default)"));
     } else {
         em_error("main", "Error reloading config", "err=%s", em_q(err ? err->msg : "?"));
     }
