@@ -303,7 +303,56 @@ int api_labels(h2o_req_t *req, void *arg)
     return start(req, arg, Q_LABELS, NULL, 0);
 }
 
-/* /api/v1/label/<name>/values: the name is percent-decoded from the path. */
+/* Prometheus's model.UnescapeName for the "U__" value-encoding escaping: "__" is '_', "_<hex>_" the
+ * rune with that code point; anything else leaves the name as it was. Result in the request pool. */
+static char *unescape_u(h2o_mem_pool_t *pool, char *name)
+{
+    size_t n = strlen(name);
+    if (n < 3 || strncmp(name, "U__", 3) != 0)
+        return name;
+    char *out = h2o_mem_alloc_pool(pool, 4 * n + 1);
+    size_t o = 0;
+    for (size_t i = 3; i < n; i++) {
+        if (name[i] != '_') {
+            out[o++] = name[i];
+            continue;
+        }
+        if (i + 1 < n && name[i + 1] == '_') {
+            out[o++] = '_';
+            i++;
+            continue;
+        }
+        size_t k = i + 1;
+        uint32_t r = 0;
+        while (k < n && k - i <= 8 && strchr("0123456789abcdefABCDEF", name[k])) {
+            char c = name[k];
+            r = r * 16 + (uint32_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+            k++;
+        }
+        if (k == i + 1 || k >= n || name[k] != '_' || r == 0 || r > 0x10FFFF || (r >= 0xD800 && r < 0xE000))
+            return name;
+        if (r < 0x80) {
+            out[o++] = (char)r;
+        } else if (r < 0x800) {
+            out[o++] = (char)(0xC0 | (r >> 6));
+            out[o++] = (char)(0x80 | (r & 0x3F));
+        } else if (r < 0x10000) {
+            out[o++] = (char)(0xE0 | (r >> 12));
+            out[o++] = (char)(0x80 | ((r >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (r & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | (r >> 18));
+            out[o++] = (char)(0x80 | ((r >> 12) & 0x3F));
+            out[o++] = (char)(0x80 | ((r >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (r & 0x3F));
+        }
+        i = k;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* /api/v1/label/<name>/values: the name is percent-decoded from the path, then "U__"-unescaped. */
 int api_label_values(h2o_req_t *req, void *arg)
 {
     const char *path = em_http_path(req);
@@ -317,6 +366,8 @@ int api_label_values(h2o_req_t *req, void *arg)
     const char *raw = path + sizeof(pfx) - 1;
     size_t raw_len = n - (sizeof(pfx) - 1) - (sizeof(sfx) - 1);
     char *name = em_http_unescape(&req->pool, raw, raw_len, false);
+    if (name)
+        name = unescape_u(&req->pool, name);
     if (!name || !*name || memchr(raw, '/', raw_len) || !em_utf8_valid(name, strlen(name))) {
         em_buf_t q = EM_BUF_INIT;
         const char *shown = name ? name : "";

@@ -245,6 +245,11 @@ class QueryAPITest(harness.TempDirTestCase):
         self.assertEqual((st, j["data"]), (200, []))
         st, j = e.api("/api/v1/label/service.name/values")
         self.assertEqual((st, j["data"]), (200, []))
+        # "U__" escaped label names (Prometheus 3's model.UnescapeName): _62_ is 'b', __ is '_'.
+        st, j = e.api("/api/v1/label/U__jo_62_/values")
+        self.assertEqual((st, j["data"]), (200, ["api", "web"]))
+        st, j = e.api("/api/v1/label/U______name____/values", **{"match[]": "temperature_celsius"})
+        self.assertEqual((st, j["data"]), (200, ["temperature_celsius"]))
         # limit: the first N, with Prometheus 3's warning (2.42 has no limit parameter).
         st, j = e.api("/api/v1/label/instance/values", limit="2")
         self.assertEqual((st, j["data"], j["warnings"]), (200, ["i0", "i1"], ["results truncated due to limit"]))
