@@ -145,18 +145,25 @@ bool ev_is_stale(double v)
 
 /* ---- labels ---- */
 
+/* Prometheus's DropReserved(schema.IsMetadataLabel): __name__, __type__ and __unit__ go together. */
+static bool is_metadata_label(const char *name)
+{
+    return name[0] == '_' && name[1] == '_' &&
+           (strcmp(name, EM_METRIC_NAME) == 0 || strcmp(name, "__type__") == 0 || strcmp(name, "__unit__") == 0);
+}
+
 em_labels_t ev_labels_drop_name(ev_t *ev, const em_labels_t *ls)
 {
     size_t i;
     for (i = 0; i < ls->n; i++)
-        if (strcmp(ls->v[i].name, EM_METRIC_NAME) == 0)
+        if (is_metadata_label(ls->v[i].name))
             break;
     if (i == ls->n)
         return *ls;
     em_label_t *v = em_arena_alloc(ev->a, (ls->n ? ls->n : 1) * sizeof *v);
     size_t k = 0;
     for (size_t j = 0; j < ls->n; j++)
-        if (j != i)
+        if (!is_metadata_label(ls->v[j].name))
             v[k++] = ls->v[j];
     return (em_labels_t){v, k};
 }

@@ -720,57 +720,72 @@ static em_matrix_t call_sort(ev_t *ev, const em_node_t *n)
     return m;
 }
 
-static em_matrix_t call_histogram_quantile(ev_t *ev, const em_node_t *n)
+static void fmt_om_float(double q, char *out)
 {
-    em_matrix_t qm = ev_eval(ev, n->call.args[0]);
-    em_matrix_t in = ev_eval(ev, n->call.args[1]);
-    /* Per input series: its le and the index of its bucket group (labels without le). */
+    /* labels.FormatOpenMetricsFloat */
+    if (q == 1 || q == 0 || q == -1 || isnan(q) || isinf(q)) {
+        snprintf(out, 32, "%s", isnan(q) ? "NaN" : isinf(q) ? (q > 0 ? "+Inf" : "-Inf") : q == 1 ? "1.0" : q == 0 ? "0.0" : "-1.0");
+        return;
+    }
+    size_t n = em_fmt_float(q, 'g', out);
+    if (!strpbrk(out, "e."))
+        memcpy(out + n, ".0", 3);
+}
+
+static void warn_quantile(ev_t *ev, double q)
+{
+    if (isnan(q) || q < 0 || q > 1) {
+        char b[EM_FLOAT_BUF];
+        ev_warn(ev, "PromQL warning: quantile value should be between 0 and 1, got %s", gfmt(q, b));
+    }
+}
+
+/* Classic-bucket histogram_quantile, histogram_quantiles and histogram_fraction (resetHistograms +
+ * BucketQuantile / BucketFraction). Native histograms are not supported (no such samples exist). */
+static em_matrix_t call_histogram(ev_t *ev, const em_node_t *n)
+{
+    em_func_id_t id = n->call.func->id;
+    size_t vi = id == EM_FN_HISTOGRAM_QUANTILE ? 1 : id == EM_FN_HISTOGRAM_FRACTION ? 2 : 0;
+    em_matrix_t sc[EM_FUNC_MAX_ARGS + 16];
+    size_t n_sc = 0;
+    size_t first_sc = id == EM_FN_HISTOGRAM_QUANTILES ? 2 : 0;
+    size_t last_sc = id == EM_FN_HISTOGRAM_QUANTILES ? n->call.n_args : vi;
+    if (last_sc - first_sc > sizeof sc / sizeof sc[0])
+        EV_EXEC_FAIL(ev, "too many quantiles");
+    for (size_t i = first_sc; i < last_sc; i++)
+        sc[n_sc++] = ev_eval(ev, n->call.args[i]);
+    const char *qlabel = id == EM_FN_HISTOGRAM_QUANTILES ? str_arg(n, 1) : NULL;
+    em_matrix_t in = ev_eval(ev, n->call.args[vi]);
+    /* Per input series: its le and its bucket group (labels without le). */
     double *le = em_arena_alloc(ev->a, (in.n ? in.n : 1) * sizeof *le);
     int32_t *grp = em_arena_alloc(ev->a, (in.n ? in.n : 1) * sizeof *grp);
     em_matrix_t groups = {0};
-    {
-        em_matrix_t keys = {0};
-        for (size_t i = 0; i < in.n; i++) {
-            const char *l = em_labels_get(&in.v[i].labels, "le");
-            if (!em_fn_parse_le(l, &le[i])) {
-                const char *name = em_labels_get(&in.v[i].labels, EM_METRIC_NAME);
-                if (name && *name && ev->delayed_name_removal)
-                    ev_warn(ev,
-                            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\" for "
-                            "metric name \"%s\"",
-                            l ? l : "", name);
-                else
-                    ev_warn(ev, "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\"",
-                            l ? l : "");
-                grp[i] = -1;
-                continue;
-            }
-            em_labels_builder_t b;
-            em_labels_builder_init(&b, &in.v[i].labels);
-            em_labels_builder_del(&b, "le");
-            em_labels_t ls = em_labels_builder_labels(&b);
-            size_t g;
-            for (g = 0; g < keys.n; g++)
-                if (em_labels_equal(&keys.v[g].labels, &ls))
-                    break;
-            if (g == keys.n) {
-                em_series_t *s = em_matrix_push(ev->a, &keys);
-                s->labels = em_labels_copy(&ls, ev->a);
-                em_series_t *o = em_matrix_push(ev->a, &groups);
-                o->labels = s->labels;
-                o->drop_name = true;
-                if (!ev->delayed_name_removal)
-                    o->labels = ev_labels_drop_name(ev, &o->labels);
-            }
-            grp[i] = (int32_t)g;
-            em_labels_builder_fini(&b);
+    for (size_t i = 0; i < in.n; i++) {
+        const char *l = em_labels_get(&in.v[i].labels, "le");
+        if (!em_fn_parse_le(l, &le[i])) {
+            grp[i] = -1;
+            continue;
         }
+        em_labels_builder_t b;
+        em_labels_builder_init(&b, &in.v[i].labels);
+        em_labels_builder_del(&b, "le");
+        em_labels_t ls = em_labels_builder_labels(&b);
+        size_t g;
+        for (g = 0; g < groups.n; g++)
+            if (em_labels_equal(&groups.v[g].labels, &ls))
+                break;
+        if (g == groups.n)
+            em_matrix_push(ev->a, &groups)->labels = em_labels_copy(&ls, ev->a);
+        grp[i] = (int32_t)g;
+        em_labels_builder_fini(&b);
     }
+    size_t ng = groups.n ? groups.n : 1;
     em_bucket_t *buckets = em_arena_alloc(ev->a, (in.n ? in.n : 1) * sizeof *buckets);
-    size_t *nb = em_arena_alloc(ev->a, (groups.n ? groups.n : 1) * sizeof *nb);
-    size_t *gstart = em_arena_alloc(ev->a, (groups.n ? groups.n : 1) * sizeof *gstart);
-    size_t *gcount = em_arena_alloc(ev->a, (groups.n ? groups.n : 1) * sizeof *gcount);
-    memset(gcount, 0, (groups.n ? groups.n : 1) * sizeof *gcount);
+    em_bucket_t *scratch = em_arena_alloc(ev->a, (in.n ? in.n : 1) * sizeof *scratch);
+    size_t *nb = em_arena_alloc(ev->a, ng * sizeof *nb);
+    size_t *gstart = em_arena_alloc(ev->a, ng * sizeof *gstart);
+    size_t *gcount = em_arena_alloc(ev->a, ng * sizeof *gcount);
+    memset(gcount, 0, ng * sizeof *gcount);
     for (size_t i = 0; i < in.n; i++)
         if (grp[i] >= 0)
             gcount[grp[i]]++;
@@ -780,54 +795,86 @@ static em_matrix_t call_histogram_quantile(ev_t *ev, const em_node_t *n)
     }
     ev_gather_t gt;
     ev_gather_init(ev, &gt, &in);
-    em_vector_t vec = {0};
+    em_vector_t vec = {0}, res = {0};
+    ev_out_t out;
+    ev_out_init(ev, &out);
     size_t steps = ev_steps(ev);
+    double qs[EM_FUNC_MAX_ARGS + 16];
     for (size_t k = 0; k < steps; k++) {
         ev_check(ev);
         int64_t ts = ev->start + (int64_t)k * ev->interval;
-        double q = ev_scalar_at(&qm, k, ts);
+        for (size_t i = 0; i < n_sc; i++)
+            qs[i] = ev_scalar_at(&sc[i], k, ts);
+        if (id != EM_FN_HISTOGRAM_FRACTION)
+            for (size_t i = 0; i < n_sc; i++)
+                warn_quantile(ev, qs[i]);
         ev_gather_at(ev, &gt, ts, &vec);
-        if (vec.n == 0)
-            continue;
-        if (isnan(q) || q < 0 || q > 1) {
-            char b[EM_FLOAT_BUF];
-            ev_warn(ev, "PromQL warning: quantile value should be between 0 and 1, got %s", gfmt(q, b));
-        }
-        memset(nb, 0, (groups.n ? groups.n : 1) * sizeof *nb);
+        memset(nb, 0, ng * sizeof *nb);
         for (size_t i = 0; i < vec.n; i++) {
             int32_t g = grp[vec.v[i].src];
-            if (g < 0)
+            if (g < 0) {
+                const char *l = em_labels_get(&vec.v[i].labels, "le");
+                const char *name = em_labels_get(&vec.v[i].labels, EM_METRIC_NAME);
+                if (name && *name)
+                    ev_warn(ev,
+                            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\" for "
+                            "metric name \"%s\"",
+                            l ? l : "", name);
+                else
+                    ev_warn(ev, "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\"",
+                            l ? l : "");
                 continue;
+            }
             buckets[gstart[g] + nb[g]++] = (em_bucket_t){le[vec.v[i].src], vec.v[i].v};
         }
-        for (size_t g = 0; g < groups.n; g++) {
-            if (!nb[g])
-                continue;
-            bool forced;
-            double mn, mx, md;
-            double v = em_fn_bucket_quantile(q, buckets + gstart[g], nb[g], &forced, &mn, &mx, &md);
-            if (forced) {
-                const char *name = em_labels_get(&groups.v[g].labels, EM_METRIC_NAME);
-                if (name && *name)
-                    ev_info(ev,
-                            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see "
-                            "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) "
-                            "for metric name \"%s\"",
-                            name);
-                else
-                    ev_info(ev, "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see "
-                                "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)");
+        res.n = 0;
+        size_t n_q = id == EM_FN_HISTOGRAM_QUANTILES ? n_sc : 1;
+        for (size_t qi = 0; qi < n_q; qi++) {
+            for (size_t g = 0; g < groups.n; g++) {
+                if (!nb[g])
+                    continue;
+                /* the kernels sort and fix buckets in place: work on a copy */
+                memcpy(scratch, buckets + gstart[g], nb[g] * sizeof *scratch);
+                double v;
+                if (id == EM_FN_HISTOGRAM_FRACTION) {
+                    v = em_fn_bucket_fraction(qs[0], qs[1], scratch, nb[g]);
+                } else {
+                    bool forced;
+                    double mn, mx, md, q = id == EM_FN_HISTOGRAM_QUANTILES ? qs[qi] : qs[0];
+                    v = em_fn_bucket_quantile(q, scratch, nb[g], &forced, &mn, &mx, &md);
+                    if (forced) {
+                        const char *name = em_labels_get(&groups.v[g].labels, EM_METRIC_NAME);
+                        if (name && *name)
+                            ev_info(ev,
+                                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
+                                    "(see https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                                    "#histogram_quantile) for metric name \"%s\"",
+                                    name);
+                        else
+                            ev_info(ev, "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
+                                        "(see https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                                        "#histogram_quantile)");
+                    }
+                }
+                em_sample_t *o = em_vector_push(ev->a, &res);
+                o->labels = groups.v[g].labels;
+                if (qlabel) {
+                    char qs_str[EM_FLOAT_BUF + 4];
+                    fmt_om_float(qs[qi], qs_str);
+                    em_labels_builder_t b;
+                    em_labels_builder_init(&b, &o->labels);
+                    em_labels_builder_set(&b, qlabel, qs_str);
+                    em_labels_t ls = em_labels_builder_labels(&b);
+                    o->labels = em_labels_copy(&ls, ev->a);
+                    em_labels_builder_fini(&b);
+                }
+                o->v = v;
+                ev_mark_drop(ev, &o->labels, &o->drop_name);
             }
-            em_series_push(ev->a, &groups.v[g], ts, v);
         }
+        ev_out_vector(ev, &out, &res, ts);
     }
-    em_matrix_t out = {0};
-    for (size_t g = 0; g < groups.n; g++)
-        if (groups.v[g].n)
-            *em_matrix_push(ev->a, &out) = groups.v[g];
-    if (!ev->delayed_name_removal)
-        ev_check_dup_labels(ev, &out);
-    return out;
+    return out.m;
 }
 
 static em_matrix_t call_native_only(ev_t *ev, const em_node_t *n)
@@ -886,7 +933,9 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n)
     case EM_FN_SORT_BY_LABEL_DESC:
         return call_sort(ev, n);
     case EM_FN_HISTOGRAM_QUANTILE:
-        return call_histogram_quantile(ev, n);
+    case EM_FN_HISTOGRAM_QUANTILES:
+    case EM_FN_HISTOGRAM_FRACTION:
+        return call_histogram(ev, n);
     case EM_FN_DAY_OF_MONTH:
     case EM_FN_DAY_OF_WEEK:
     case EM_FN_DAY_OF_YEAR:
@@ -900,8 +949,6 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n)
         return call_map(ev, n);
     case EM_FN_HISTOGRAM_AVG:
     case EM_FN_HISTOGRAM_COUNT:
-    case EM_FN_HISTOGRAM_FRACTION:
-    case EM_FN_HISTOGRAM_QUANTILES:
     case EM_FN_HISTOGRAM_STDDEV:
     case EM_FN_HISTOGRAM_STDVAR:
     case EM_FN_HISTOGRAM_SUM:

@@ -244,8 +244,11 @@ static em_labels_t result_metric(binctx_t *c, const em_sample_t *ls, const em_sa
     em_labels_builder_t b;
     em_labels_builder_init(&b, &ls->labels);
     bool drop = (!ev->delayed_name_removal && c->n->bin.return_bool) || changes_schema(c->n->bin.op);
-    if (drop)
+    if (drop) {
         em_labels_builder_del(&b, EM_METRIC_NAME);
+        em_labels_builder_del(&b, "__type__");
+        em_labels_builder_del(&b, "__unit__");
+    }
     const em_vector_matching_t *vm = c->vm;
     if (vm->card == EM_CARD_ONE_TO_ONE) {
         if (vm->on) {
@@ -372,14 +375,14 @@ static void vector_binop_step(binctx_t *c, em_vector_t *lhs, em_vector_t *rhs, u
         if (c->right_idx[sig] >= 0) {
             do_binop(c, &lhs->v[i], &rhs->v[c->right_idx[sig]], sig, false, out);
         } else if (vm->has_fill_rhs) {
+            /* Prometheus uses the right fill here even when group_right swapped the sides. */
             em_sample_t rs = {.labels = match_labels(ev, &lhs->v[i].labels, vm->on, vm->labels, vm->n_labels),
-                              .v = vm->card == EM_CARD_ONE_TO_MANY ? vm->fill_lhs : vm->fill_rhs};
+                              .v = vm->fill_rhs};
             do_binop(c, &lhs->v[i], &rs, sig, true, out);
         }
     }
-    bool fill_l = vm->card == EM_CARD_ONE_TO_MANY ? vm->has_fill_rhs : vm->has_fill_lhs;
-    if (fill_l) {
-        double fv = vm->card == EM_CARD_ONE_TO_MANY ? vm->fill_rhs : vm->fill_lhs;
+    if (vm->has_fill_lhs) {
+        double fv = vm->fill_lhs;
         for (size_t i = 0; i < rhs->n; i++) {
             uint32_t sig = rsig[rhs->v[i].src];
             if (vm->card == EM_CARD_ONE_TO_ONE ? c->matched[sig] != 0 : c->matched_sets[sig].n > 0)

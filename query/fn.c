@@ -362,6 +362,69 @@ double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, d
     return start + (end - start) * (rank / count);
 }
 
+double em_fn_bucket_fraction(double lower, double upper, em_bucket_t *b, size_t n)
+{
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+        return NAN;
+    size_t k = 0;
+    em_bucket_t last = b[0];
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].upper == last.upper) {
+            last.count += b[i].count;
+        } else {
+            b[k++] = last;
+            last = b[i];
+        }
+    }
+    b[k++] = last;
+    n = k;
+    double count = b[n - 1].count;
+    if (count == 0 || isnan(lower) || isnan(upper))
+        return NAN;
+    if (lower >= upper)
+        return 0;
+    double rank = 0, lower_rank = 0, upper_rank = 0;
+    bool lower_set = false, upper_set = false;
+    double lower_bound = b[0].upper <= 0 ? -INFINITY : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            lower_bound = b[i - 1].upper;
+        double upper_bound = b[i].upper;
+        if (!lower_set && lower_bound >= lower) {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if (!upper_set && lower_bound >= upper) {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if (lower_set && upper_set)
+            break;
+        /* Prometheus interpolates linearly inside the bucket, except below an infinite lower bound. */
+        if (!lower_set && lower_bound < lower && upper_bound > lower) {
+            lower_rank = isinf(lower_bound) && lower_bound < 0
+                             ? b[i].count
+                             : rank + (b[i].count - rank) * (lower - lower_bound) / (upper_bound - lower_bound);
+            lower_set = true;
+        }
+        if (!upper_set && lower_bound < upper && upper_bound > upper) {
+            upper_rank = isinf(lower_bound) && lower_bound < 0
+                             ? b[i].count
+                             : rank + (b[i].count - rank) * (upper - lower_bound) / (upper_bound - lower_bound);
+            upper_set = true;
+        }
+        if (lower_set && upper_set)
+            break;
+        rank = b[i].count;
+    }
+    if (!lower_set || lower_rank > count)
+        lower_rank = count;
+    if (!upper_set || upper_rank > count)
+        upper_rank = count;
+    return (upper_rank - lower_rank) / count;
+}
+
 bool em_fn_double_exp_smoothing(const em_fpoint_t *p, size_t n, double sf, double tf, double *out)
 {
     if (n < 2)

@@ -65,6 +65,10 @@ typedef struct em_bucket {
 double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, double *min_b, double *max_b,
                              double *max_diff);
 
+/* histogram_fraction over classic buckets (sorted and merged in place): the estimated share of
+ * observations in [lower, upper]. */
+double em_fn_bucket_fraction(double lower, double upper, em_bucket_t *b, size_t n);
+
 /* double_exponential_smoothing; false when fewer than two samples. sf and tf must be in (0, 1). */
 bool em_fn_double_exp_smoothing(const em_fpoint_t *p, size_t n, double sf, double tf, double *out);
 

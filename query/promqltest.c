@@ -376,6 +376,8 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
     }
     em_batch_t *b = em_batch_new();
     int rc = EM_OK;
+    series_def_t *defs = NULL;
+    size_t n_defs = 0, cap_defs = 0;
     while (*i + 1 < n_lines && lines[*i + 1][0]) {
         (*i)++;
         series_def_t d;
@@ -412,10 +414,20 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
             r->hist[r->n_hist++] = d.labels;
             continue;
         }
-        em_batch_add_series(b, &d.labels, true, 0);
-        for (size_t k = 0; k < d.n; k++)
-            if (!d.vals[k].omitted)
-                em_batch_add_sample(b, (int64_t)k * gap, d.vals[k].v);
+        defs = grow(&r->a, defs, n_defs, &cap_defs, sizeof *defs);
+        defs[n_defs++] = d;
+    }
+    /* A series defined twice in one load keeps its last definition (Prometheus keys them by hash). */
+    for (size_t k = 0; k < n_defs; k++) {
+        bool later = false;
+        for (size_t j = k + 1; j < n_defs && !later; j++)
+            later = em_labels_equal(&defs[k].labels, &defs[j].labels);
+        if (later)
+            continue;
+        em_batch_add_series(b, &defs[k].labels, true, 0);
+        for (size_t v = 0; v < defs[k].n; v++)
+            if (!defs[k].vals[v].omitted)
+                em_batch_add_sample(b, (int64_t)v * gap, defs[k].vals[v].v);
     }
     if (rc == EM_OK && em_batch_n_samples(b) > 0) {
         rc = em_head_append_wait(r->head, b);
