@@ -429,113 +429,150 @@ int64_t ev_at_time(ev_t *ev, const em_at_t *at, bool *has)
 
 /* ---- selectors ---- */
 
-em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                             int64_t range_ms)
+void ev_storage_close(ev_storage_t *st)
 {
-    em_matrix_t m = {0};
-    em_querier_t *q = NULL;
-    em_series_set_t *set = NULL;
-    em_sample_iter_t *it = NULL;
+    em_sample_iter_free(st->it);
+    st->it = NULL;
+    em_series_set_close(st->set);
+    st->set = NULL;
+    em_querier_close(st->q);
+    st->q = NULL;
+}
+
+static void storage_fail(ev_t *ev, int rc, em_err_t *err)
+{
+    ev_storage_close(ev->st);
+    ev_fail(ev, rc == EM_OK ? EM_EIO : rc, EM_QERR_INTERNAL, "expanding series: %s",
+            err->msg[0] ? err->msg : em_strerror(rc));
+}
+
+void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
+                    int64_t range_ms, ev_series_fn fn, void *ctx)
+{
+    ev_storage_t *st = ev->st;
     em_err_t err;
     em_err_clear(&err);
-    int rc = em_queryable_querier(ev->qa, mint, maxt, &q, &err);
+    int rc = em_queryable_querier(ev->qa, mint, maxt, &st->q, &err);
     if (rc != EM_OK)
-        goto fail;
+        storage_fail(ev, rc, &err);
     em_select_hints_t hints = {.start_ms = mint, .end_ms = maxt, .step_ms = ev->start == ev->end ? 0 : ev->interval,
                                .func = func, .range_ms = range_ms};
-    rc = em_querier_select(q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers, &set, &err);
+    rc = em_querier_select(st->q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers, &st->set,
+                           &err);
     if (rc != EM_OK)
-        goto fail;
-    size_t total = 0;
-    while ((rc = em_series_set_next(set)) == EM_OK) {
-        em_labels_t ls = em_series_set_labels(set);
-        em_series_t *s = em_matrix_push(ev->a, &m);
-        s->labels = em_labels_copy(&ls, ev->a);
-        rc = em_series_set_samples(set, &it);
+        storage_fail(ev, rc, &err);
+    int64_t total = 0;
+    while ((rc = em_series_set_next(st->set)) == EM_OK) {
+        em_labels_t ls = em_series_set_labels(st->set);
+        rc = em_series_set_samples(st->set, &st->it);
         if (rc != EM_OK)
-            goto fail;
-        while ((rc = em_sample_iter_next(it)) == EM_OK) {
+            storage_fail(ev, rc, &err);
+        size_t n = 0;
+        while ((rc = em_sample_iter_next(st->it)) == EM_OK) {
             int64_t t;
             double v;
-            em_sample_iter_at(it, &t, &v);
+            em_sample_iter_at(st->it, &t, &v);
             if (t < mint)
                 continue;
             if (t > maxt)
                 break;
-            em_series_push(ev->a, s, t, v);
+            if (n == st->scratch_cap) {
+                st->scratch_cap = st->scratch_cap ? st->scratch_cap * 2 : 1024;
+                st->scratch = realloc(st->scratch, st->scratch_cap * sizeof *st->scratch);
+                if (!st->scratch)
+                    abort();
+            }
+            st->scratch[n++] = (em_fpoint_t){t, v};
         }
-        em_sample_iter_free(it);
-        it = NULL;
+        em_sample_iter_free(st->it);
+        st->it = NULL;
         if (rc < 0)
-            goto fail;
-        total += s->n;
-        if (s->n == 0)
-            m.n--;
-        if ((ev->tick++ & 255) == 0 && ((ev->cancel && *ev->cancel) ||
-                                        (ev->deadline_ns && now_ns() > ev->deadline_ns)))
-            break; /* ev_check below reports it once storage is closed */
+            storage_fail(ev, rc, &err);
+        total += (int64_t)n;
+        if (total > ev->max_samples) {
+            ev_storage_close(st);
+            ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
+                    "query processing would load too many samples into memory in query execution");
+        }
+        if (n)
+            fn(ev, &ls, st->scratch, n, ctx);
     }
     if (rc < 0) {
-        const char *d = set->ops->err ? set->ops->err(set) : NULL;
+        const char *d = st->set->ops->err ? st->set->ops->err(st->set) : NULL;
         if (d)
             em_err_set(&err, rc, "%s", d);
-        goto fail;
+        storage_fail(ev, rc, &err);
     }
-    em_series_set_close(set);
-    em_querier_close(q);
-    ev->tick = 0;
-    ev_check(ev);
-    if ((int64_t)total > ev->max_samples)
+    ev_storage_close(st);
+}
+
+static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx)
+{
+    em_matrix_t *m = ctx;
+    em_series_t *s = em_matrix_push(ev->a, m);
+    s->labels = em_labels_copy(ls, ev->a);
+    s->pts = em_arena_alloc(ev->a, n * sizeof *pts);
+    memcpy(s->pts, pts, n * sizeof *pts);
+    s->n = s->cap = n;
+}
+
+em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
+                             int64_t range_ms)
+{
+    em_matrix_t m = {0};
+    ev_select_each(ev, vs, mint, maxt, func, range_ms, collect_series, &m);
+    return m;
+}
+
+typedef struct vs_ctx {
+    em_matrix_t out;
+    bool has_at, want_ts;
+    int64_t at, off, total;
+} vs_ctx_t;
+
+/* One series of an instant vector selector: the newest sample in (ref - lookback, ref] per step. */
+static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctxp)
+{
+    vs_ctx_t *c = ctxp;
+    size_t steps = ev_steps(ev);
+    em_series_t s = {0};
+    size_t j = 0;
+    for (size_t k = 0; k < steps; k++) {
+        int64_t ts = ev->start + (int64_t)k * ev->interval;
+        int64_t ref = (c->has_at ? c->at : ts) - c->off;
+        while (j < n && pts[j].t <= ref)
+            j++;
+        if (j == 0)
+            continue;
+        const em_fpoint_t *p = &pts[j - 1];
+        if (p->t <= ref - ev->lookback_ms || ev_is_stale(p->v))
+            continue;
+        if (!s.pts)
+            s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
+        s.pts[s.n++] = (em_fpoint_t){ts, c->want_ts ? (double)p->t / 1000 : p->v};
+    }
+    if (s.n) {
+        s.labels = em_labels_copy(ls, ev->a);
+        c->total += (int64_t)s.n;
+        *em_matrix_push(ev->a, &c->out) = s;
+    }
+    if (c->total > ev->max_samples) {
+        ev_storage_close(ev->st);
         ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
                 "query processing would load too many samples into memory in query execution");
-    return m;
-fail:
-    em_sample_iter_free(it);
-    em_series_set_close(set);
-    em_querier_close(q);
-    ev_fail(ev, rc == EM_OK ? EM_EIO : rc, EM_QERR_INTERNAL, "expanding series: %s",
-            err.msg[0] ? err.msg : em_strerror(rc));
+    }
+    ev_check(ev);
 }
 
 em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts)
 {
     const em_vector_sel_t *vs = &n->vs;
-    int64_t off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
-    bool has_at;
-    int64_t at = ev_at_time(ev, &vs->at, &has_at);
-    int64_t lo = (has_at ? at : ev->start) - off, hi = (has_at ? at : ev->end) - off;
-    em_matrix_t raw = ev_load_selector(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0);
-    em_matrix_t out = {0};
-    size_t steps = ev_steps(ev);
-    int64_t total = 0;
-    for (size_t i = 0; i < raw.n; i++) {
-        ev_check(ev);
-        const em_series_t *r = &raw.v[i];
-        em_series_t s = {.labels = r->labels};
-        size_t j = 0;
-        for (size_t k = 0; k < steps; k++) {
-            int64_t ts = ev->start + (int64_t)k * ev->interval;
-            int64_t ref = (has_at ? at : ts) - off;
-            while (j < r->n && r->pts[j].t <= ref)
-                j++;
-            if (j == 0)
-                continue;
-            const em_fpoint_t *p = &r->pts[j - 1];
-            if (p->t <= ref - ev->lookback_ms || ev_is_stale(p->v))
-                continue;
-            if (!s.pts)
-                s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
-            s.pts[s.n++] = (em_fpoint_t){ts, want_ts ? (double)p->t / 1000 : p->v};
-        }
-        if (s.n) {
-            total += (int64_t)s.n;
-            *em_matrix_push(ev->a, &out) = s;
-        }
-    }
-    if (total > ev->max_samples)
-        ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
-                "query processing would load too many samples into memory in query execution");
-    return out;
+    vs_ctx_t c = {.want_ts = want_ts};
+    c.off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
+    c.at = ev_at_time(ev, &vs->at, &c.has_at);
+    int64_t lo = (c.has_at ? c.at : ev->start) - c.off, hi = (c.has_at ? c.at : ev->end) - c.off;
+    ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, vs_series, &c);
+    return c.out;
 }
 
 /* A matrix selector outside a function: only in instant queries (the API shows the raw samples). */
@@ -700,6 +737,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     em_arena_init(&r->arena);
     *out = r;
     ev_annos_t annos = {0};
+    ev_storage_t storage = {0};
     jmp_buf jb;
     em_ast_t *ast = NULL;
     em_err_t err;
@@ -743,7 +781,8 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
                .delayed_name_removal = e->o.features.delayed_name_removal,
                .ast = ast,
                .jb = &jb,
-               .annos = &annos};
+               .annos = &annos,
+               .st = &storage};
     rc = EM_OK;
     if (setjmp(jb) == 0) {
         if (type == EM_VTYPE_STRING) {
@@ -774,6 +813,8 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
         r->series = NULL;
         r->n_series = 0;
     }
+    ev_storage_close(&storage); /* after an error unwound through a selector callback */
+    free(storage.scratch);
     r->warnings = annos.warn;
     r->n_warnings = annos.n_warn;
     r->infos = annos.info;
