@@ -14,11 +14,17 @@
 #include "engine/chunk.h"
 #include "query/eval_int.h"
 
+/* Evaluation scratch memory (intermediate matrices) comes from arenas the engine keeps between queries,
+ * rewound to a budget after each: a busy server stops paying page faults for every query. */
+#define SCRATCH_KEEP_BYTES ((size_t)256 << 20)
+
 struct em_query_engine {
     em_query_engine_opts_t o;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int running; /* guarded by mu */
+    em_arena_t *scratch; /* guarded by mu: max_concurrency idle arenas */
+    bool *scratch_busy;
 };
 
 em_query_engine_t *em_query_engine_new(const em_query_engine_opts_t *opts)
@@ -38,6 +44,10 @@ em_query_engine_t *em_query_engine_new(const em_query_engine_opts_t *opts)
         e->o.default_subquery_step_ms = 60 * 1000;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    e->scratch = em_calloc((size_t)e->o.max_concurrency, sizeof *e->scratch);
+    e->scratch_busy = em_calloc((size_t)e->o.max_concurrency, sizeof *e->scratch_busy);
+    for (int i = 0; i < e->o.max_concurrency; i++)
+        em_arena_init(&e->scratch[i]);
     return e;
 }
 
@@ -45,6 +55,10 @@ void em_query_engine_free(em_query_engine_t *e)
 {
     if (!e)
         return;
+    for (int i = 0; i < e->o.max_concurrency; i++)
+        em_arena_fini(&e->scratch[i]);
+    free(e->scratch);
+    free(e->scratch_busy);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -713,13 +727,15 @@ static void finish_matrix(ev_t *ev, em_query_result_t *r, em_matrix_t m, em_vtyp
             m = ev_merge_same_labels(ev, m);
     }
     r->type = type;
-    r->series = em_arena_alloc(ev->a, (m.n ? m.n : 1) * sizeof *r->series);
+    /* The result outlives the scratch arena: copy it into the result's own. */
+    r->series = em_arena_alloc(&r->arena, (m.n ? m.n : 1) * sizeof *r->series);
     size_t k = 0;
     for (size_t i = 0; i < m.n; i++) {
         if (m.v[i].n == 0)
             continue;
-        r->series[k].labels = m.v[i].labels;
-        r->series[k].pts = (em_qpoint_t *)m.v[i].pts; /* same layout: {int64 t; double v} */
+        r->series[k].labels = em_labels_copy(&m.v[i].labels, &r->arena);
+        r->series[k].pts = em_arena_alloc(&r->arena, m.v[i].n * sizeof *r->series[k].pts);
+        memcpy(r->series[k].pts, m.v[i].pts, m.v[i].n * sizeof *r->series[k].pts); /* same layout */
         r->series[k].n_pts = m.v[i].n;
         k++;
     }
@@ -763,9 +779,14 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     while (e->running >= e->o.max_concurrency)
         pthread_cond_wait(&e->cv, &e->mu);
     e->running++;
+    int slot = 0;
+    while (e->scratch_busy[slot])
+        slot++;
+    e->scratch_busy[slot] = true;
+    em_arena_t *scratch = &e->scratch[slot];
     pthread_mutex_unlock(&e->mu);
 
-    ev_t ev = {.a = &r->arena,
+    ev_t ev = {.a = scratch,
                .start = start,
                .end = end,
                .interval = range ? step : 1,
@@ -809,18 +830,24 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
         rc = ev.err_code ? ev.err_code : EM_EINVAL;
         r->type = EM_VTYPE_NONE;
         r->err_kind = ev.err_kind;
-        r->err = ev.err_msg;
+        r->err = em_arena_strdup(&r->arena, ev.err_msg ? ev.err_msg : "");
         r->series = NULL;
         r->n_series = 0;
     }
     ev_storage_close(&storage); /* after an error unwound through a selector callback */
     free(storage.scratch);
-    r->warnings = annos.warn;
     r->n_warnings = annos.n_warn;
-    r->infos = annos.info;
+    r->warnings = em_arena_alloc(&r->arena, (annos.n_warn + 1) * sizeof *r->warnings);
+    for (size_t i = 0; i < annos.n_warn; i++)
+        r->warnings[i] = em_arena_strdup(&r->arena, annos.warn[i]);
     r->n_infos = annos.n_info;
+    r->infos = em_arena_alloc(&r->arena, (annos.n_info + 1) * sizeof *r->infos);
+    for (size_t i = 0; i < annos.n_info; i++)
+        r->infos[i] = em_arena_strdup(&r->arena, annos.info[i]);
     em_ast_fini(ast);
+    em_arena_rewind(scratch, SCRATCH_KEEP_BYTES);
     pthread_mutex_lock(&e->mu);
+    e->scratch_busy[slot] = false;
     e->running--;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
