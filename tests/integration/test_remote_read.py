@@ -336,12 +336,37 @@ class RealPrometheusReadTest(harness.TempDirTestCase):
             self.assertEqual(r.status_code, 200, r.text)
             return r.json()["data"]
 
+        # Ember's own PromQL answers: Prometheus over remote read must agree with them (labels, timestamps,
+        # values).
+        def same_as_ember(path, prom_data, exact=True, **params):
+            r = e.get(path, params=params)
+            self.assertEqual(r.status_code, 200, r.text)
+            mine = r.json()["data"]
+            key = "values" if path.endswith("query_range") or mine["resultType"] == "matrix" else "value"
+
+            def norm(d):
+                out = {}
+                for x in d["result"]:
+                    pts = x[key] if key == "values" else [x[key]]
+                    out[tuple(sorted(x["metric"].items()))] = [(float(t), float(v)) for t, v in pts]
+                return out
+            self.assertEqual(mine["resultType"], prom_data["resultType"], params)
+            a, b = norm(mine), norm(prom_data)
+            self.assertEqual(set(a), set(b), params)
+            for k in a:
+                self.assertEqual([t for t, _ in a[k]], [t for t, _ in b[k]], (params, k))
+                for (_, x), (_, y) in zip(a[k], b[k]):
+                    # Raw samples agree bit for bit; aggregations may differ in the last bit (summation order).
+                    ok = (math.isnan(x) and math.isnan(y)) or x == y or (not exact and abs(x - y) <= 1e-12 * abs(y))
+                    self.assertTrue(ok, (params, k, x, y))
+
         cases = [("rr_metric", {}), ("rr_metric", {"job": "a"}), ("rr_odd", {}), ("rr_many", {"i": "07"})]
         for name, sel in cases:
             expr = name + "{" + ",".join(f'{k}="{v}"' for k, v in sel.items()) + "}"
             # Range query: every step compared with the written data.
             start_s, end_s, step_s = START // 1000, NOW // 1000 + 60, 15
             res = api("/api/v1/query_range", query=expr, start=start_s, end=end_s, step=step_s)
+            same_as_ember("/api/v1/query_range", res, query=expr, start=start_s, end=end_s, step=step_s)
             got = {}
             for s in res["result"]:
                 ls = tuple(sorted(s["metric"].items()))
@@ -359,6 +384,7 @@ class RealPrometheusReadTest(harness.TempDirTestCase):
             # Instant query at a time inside the data.
             t = START + 123_456
             res = api("/api/v1/query", query=expr, time=t / 1000)
+            same_as_ember("/api/v1/query", res, query=expr, time=t / 1000)
             got = {tuple(sorted(s["metric"].items())): float(s["value"][1]) for s in res["result"]}
             want = {tuple(sorted(ls)): v for ls, v in promql_instant(data, name, sel, t).items()}
             self.assertTrue(want, expr)
@@ -368,6 +394,7 @@ class RealPrometheusReadTest(harness.TempDirTestCase):
         # A range vector: every raw sample of the window, stale marker excluded as PromQL does.
         t = START + 400_000
         res = api("/api/v1/query", query='rr_odd[5m]', time=t / 1000)
+        same_as_ember("/api/v1/query", res, query='rr_odd[5m]', time=t / 1000)
         got = [(int(float(x) * 1000), float(v)) for x, v in res["result"][0]["values"]]
         want = [(ts, v) for ts, v in data[L("rr_odd", job="a", instance="i1")]
                 if t - 300_000 < ts <= t and pw.f2bits(v) != pw.STALE_NAN]
@@ -376,6 +403,12 @@ class RealPrometheusReadTest(harness.TempDirTestCase):
         for (ta, va), (tb, vb) in zip(got, want):
             self.assertEqual(ta, tb)
             self.assertTrue(same_float(va, vb))
+        # Functions and aggregations over the remotely read data agree with ember's own evaluation.
+        for expr in ('sum by (job) (rate(rr_metric[1m]))', 'max_over_time(rr_odd[2m])', 'count(rr_many)'):
+            res = api("/api/v1/query_range", query=expr, start=START // 1000, end=NOW // 1000, step=30)
+            self.assertTrue(res["result"], expr)
+            same_as_ember("/api/v1/query_range", res, exact=False, query=expr, start=START // 1000, end=NOW // 1000,
+                          step=30)
         m = re.search(r'^ember_http_requests_total\{code="200",handler="/api/v1/read"\} (\d+)', e.get("/metrics").text,
                       re.M)
         self.assertTrue(m and int(m.group(1)) >= len(cases), "Prometheus read through ember's endpoint")
