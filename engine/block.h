@@ -216,8 +216,10 @@ int em_block_writer_add_samples(em_block_writer_t *w, const em_labels_t *ls, con
 int em_block_writer_add_sample_iter(em_block_writer_t *w, const em_labels_t *ls, em_sample_iter_t *it,
                                     em_err_t *err);
 /* Add one series from its chunks in time order, non-overlapping (consumed, not freed); chunks are
- * copied byte for byte unless they reach outside the block's range (then re-encoded). As add_samples,
- * plus EM_ECORRUPT for a chunk that does not decode or chunks out of order. */
+ * copied byte for byte (not decoded: their mint/maxt are trusted) unless they reach outside the block's
+ * range, when the samples inside are re-encoded; empty chunks are skipped. As add_samples, plus
+ * EM_ECORRUPT for chunks that overlap or are out of order or a re-encoded chunk that does not decode,
+ * and EM_EUNSUPPORTED for an encoding other than XOR. */
 int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, em_chunk_iter_t *it,
                                    em_err_t *err);
 

@@ -385,7 +385,8 @@ int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, 
             return fail(w, err, EM_ECORRUPT, 0, "%s: chunks overlap or are out of order", "block writer");
         first = false;
         prev_maxt = c.maxt_ms;
-        if (c.maxt_ms < w->o.min_time_ms || c.mint_ms >= w->o.max_time_ms)
+        if (c.maxt_ms < w->o.min_time_ms || c.mint_ms >= w->o.max_time_ms ||
+            em_xor_num_samples(c.data, c.len) == 0)
             continue;
         if (c.mint_ms >= w->o.min_time_ms && c.maxt_ms < w->o.max_time_ms) {
             if (put_chunk(w, c.mint_ms, c.maxt_ms, c.data, c.len, err) != EM_OK)

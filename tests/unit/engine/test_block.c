@@ -231,7 +231,10 @@ Test(engine_block, matchers_select_like_prometheus)
     } cases[] = {{EM_MATCH_EQ, "__name__", "m1"},   {EM_MATCH_NEQ, "job", "job0"},
                  {EM_MATCH_RE, "inst", "inst[13]"}, {EM_MATCH_EQ, "zone", ""},
                  {EM_MATCH_NRE, "zone", "x[0-3]"},  {EM_MATCH_RE, "zone", ".*"},
-                 {EM_MATCH_EQ, "nope", "x"}};
+                 {EM_MATCH_EQ, "nope", "x"},        {EM_MATCH_RE, "inst", "inst1|inst3|nope"},
+                 {EM_MATCH_NRE, "job", "job0|zz"},  {EM_MATCH_RE, "zone", "|x1"},
+                 {EM_MATCH_NEQ, "zone", "x2"},      {EM_MATCH_NRE, "nope", ".+"},
+                 {EM_MATCH_RE, "nope", ".+"}};
     for (size_t c = 0; c < EM_ARRAY_LEN(cases); c++) {
         em_matcher_t m;
         em_series_set_t *ss = select1(q, cases[c].t, cases[c].name, cases[c].value, &m);
@@ -249,6 +252,30 @@ Test(engine_block, matchers_select_like_prometheus)
         em_series_set_close(ss);
         em_matcher_fini(&m);
     }
+    /* pairs of matchers, against the model */
+    for (size_t c1 = 0; c1 < EM_ARRAY_LEN(cases); c1++)
+        for (size_t c2 = 0; c2 < EM_ARRAY_LEN(cases); c2++) {
+            em_matcher_t m1, m2;
+            cr_assert_eq(em_matcher_init(&m1, cases[c1].t, cases[c1].name, cases[c1].value, NULL), EM_OK);
+            cr_assert_eq(em_matcher_init(&m2, cases[c2].t, cases[c2].name, cases[c2].value, NULL), EM_OK);
+            const em_matcher_t *ms2[] = {&m1, &m2};
+            em_series_set_t *ss;
+            cr_assert_eq(em_querier_select(q, true, NULL, ms2, 2, &ss, NULL), EM_OK);
+            for (size_t i = 0; i < n; i++) {
+                const char *v1 = em_labels_get(&s[i].ls, cases[c1].name);
+                const char *v2 = em_labels_get(&s[i].ls, cases[c2].name);
+                if (!em_matcher_matches(&m1, v1 ? v1 : "", v1 ? strlen(v1) : 0) ||
+                    !em_matcher_matches(&m2, v2 ? v2 : "", v2 ? strlen(v2) : 0))
+                    continue;
+                cr_assert_eq(em_series_set_next(ss), EM_OK, "cases %zu+%zu: missing series %zu", c1, c2, i);
+                em_labels_t ls = em_series_set_labels(ss);
+                cr_assert(em_labels_equal(&ls, &s[i].ls), "cases %zu+%zu: wrong series", c1, c2);
+            }
+            cr_assert_eq(em_series_set_next(ss), EM_DONE, "cases %zu+%zu: extra series", c1, c2);
+            em_series_set_close(ss);
+            em_matcher_fini(&m1);
+            em_matcher_fini(&m2);
+        }
     em_arena_t a;
     em_arena_init(&a);
     em_strlist_t l;
@@ -914,5 +941,38 @@ Test(engine_block, cleanup_removes_half_written_blocks)
     cr_assert(!em_path_exists(p1));
     cr_assert(!em_path_exists(p2));
     cr_assert(em_path_exists(keep));
+    em_test_rmdir(dir);
+}
+
+Test(engine_block, empty_block_is_written_and_opened)
+{
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    em_block_writer_opts_t o = {.min_time_ms = 0, .max_time_ms = 7200000, .no_fsync = true};
+    em_block_writer_t *w;
+    em_err_t err = {0};
+    cr_assert_eq(em_block_writer_new(dir, &o, &w, &err), EM_OK, "%s", err.msg);
+    /* a series with no sample in range is not written */
+    em_label_t lv[] = {{"__name__", "late"}};
+    em_labels_t ls = {lv, 1};
+    int64_t t = 9000000;
+    double v = 1;
+    cr_assert_eq(em_block_writer_add_samples(w, &ls, &t, &v, 1, &err), EM_OK);
+    em_block_meta_t meta;
+    cr_assert_eq(em_block_writer_commit(w, &meta, &err), EM_OK, "%s", err.msg);
+    em_block_writer_free(w);
+    cr_assert_eq(meta.num_series, 0);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    cr_assert_eq(em_block_verify(b, &err), EM_OK, "%s", err.msg);
+    em_querier_t *q;
+    cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    em_matcher_t m;
+    em_series_set_t *ss = select1(q, EM_MATCH_RE, "__name__", ".*", &m);
+    cr_assert_eq(em_series_set_next(ss), EM_DONE);
+    em_series_set_close(ss);
+    em_matcher_fini(&m);
+    em_querier_close(q);
+    em_block_release(b);
+    em_block_meta_fini(&meta);
     em_test_rmdir(dir);
 }
