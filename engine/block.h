@@ -58,11 +58,13 @@
  * (em_block_cleanup_tmp removes leftovers). A writer that failed stays failed (sticky error).
  *
  * READING. em_block_open reads meta.json, maps the index and the chunk files (mmap, read-only) and
- * checks what is cheap to check: magics, versions, the TOC and its CRC, and the CRCs of the symbol table
- * and both offset tables, whose contents it loads (symbols as NUL-terminated strings; the postings
- * offset table as a sorted array). Series records, postings lists and chunks stay on disk and are read
- * on demand, each checked against its CRC before use; a failed check turns into EM_ECORRUPT from the
- * series set or iterator, with a message naming the file and offset. em_block_verify checks everything.
+ * checks what is cheap to check: magics, versions, the TOC and its CRC, and the CRCs of the symbol table,
+ * the label offset table and label indices, and the postings offset table. The first querier loads the
+ * symbol table and the postings offset table (symbols as NUL-terminated strings; the postings offset
+ * table as a sorted array), so a block no query touches costs only its mappings. Series records,
+ * postings lists and chunks stay on disk and are read on demand, each checked against its CRC before
+ * use; a failed check turns into EM_ECORRUPT from the series set or iterator, with a message naming the
+ * file and offset. em_block_verify checks everything.
  *
  * QUERYING. A block is an em_queryable_t (engine/querier.h). select() resolves matchers to postings
  * (engine/postings.h set algebra, the all-series list for matchers that accept the empty value), walks
@@ -272,8 +274,10 @@ uint64_t em_block_size_bytes(const em_block_t *b);
 /* The block as a queryable (engine/querier.h); its queriers each hold a reference. The pointer is valid
  * while the caller holds a reference. Thread: any. */
 em_queryable_t *em_block_queryable(em_block_t *b);
-/* Open a querier over [mint_ms, maxt_ms] (closed, as engine/querier.h). Thread: any; the querier is
- * used by its creator. */
+/* Open a querier over [mint_ms, maxt_ms] (closed, as engine/querier.h). The first querier of a block
+ * loads its index tables (open only validated them): EM_OK, or EM_ECORRUPT if that fails (it does not
+ * after a successful open, short of the file changing underneath). Thread: any; the querier is used by
+ * its creator. */
 int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier_t **out, em_err_t *err);
 
 /* Check every CRC (series, postings, label indices, chunks) and that every chunk decodes. EM_OK or

@@ -42,9 +42,27 @@ struct em_block {
     uint64_t size_bytes;
     atomic_int refs;
     atomic_bool deleted;
-    pthread_mutex_t mu; /* guards tomb (the pointer) and serializes em_block_delete */
+    pthread_mutex_t mu; /* guards tomb (the pointer) and 'loaded'; serializes em_block_delete */
     tomb_ref_t *tomb;
+    bool loaded; /* ix holds the symbol and postings tables; set once under mu, then ix is read-only */
 };
+
+/* Load the index tables on first use (open only validated them), so blocks that no query touches cost
+ * no memory beyond their mappings. Returns EM_OK or the parse error. Thread: any. */
+static int ensure_loaded(em_block_t *b, em_err_t *err)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = EM_OK;
+    if (!b->loaded) {
+        rc = em_index_parse(&b->ix, b->index.p, b->index.n, err);
+        if (rc == EM_OK)
+            b->loaded = true;
+        else
+            em_err_prefix(err, "%s", b->index.path);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
 
 static tomb_ref_t *tomb_acquire(em_block_t *b)
 {
@@ -198,10 +216,12 @@ int em_block_open(const char *dir, em_block_t **out, em_err_t *err)
     if ((rc = map_file(&b->index, err)) != EM_OK)
         goto out;
     b->size_bytes += b->index.n;
+    /* validate now (every check of em_index_parse), load the tables when a query first needs them */
     if ((rc = em_index_parse(&b->ix, b->index.p, b->index.n, err)) != EM_OK) {
         em_err_prefix(err, "%s", b->index.path);
         goto out;
     }
+    em_index_fini(&b->ix);
     if ((rc = open_segments(b, err)) != EM_OK)
         goto out;
     if ((rc = em_tombstones_read(dir, &b->tomb->t, err)) != EM_OK)
@@ -271,7 +291,7 @@ void em_block_stats(em_block_t *b, em_block_stats_t *st)
     st->index_bytes = b->index.n;
     for (size_t i = 0; i < b->n_segs; i++)
         st->chunks_bytes += b->segs[i].n;
-    st->n_symbols = b->ix.n_syms;
+    st->n_symbols = ensure_loaded(b, NULL) == EM_OK ? b->ix.n_syms : 0;
 }
 
 /* ---- chunks ---- */
@@ -851,7 +871,9 @@ static const em_querier_ops_t bq_ops = {bq_select, bq_label_names, bq_label_valu
 
 int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier_t **out, em_err_t *err)
 {
-    (void)err;
+    int rc = ensure_loaded(b, err);
+    if (rc != EM_OK)
+        return rc;
     bquerier_t *q = EM_NEW(bquerier_t);
     q->q.ops = &bq_ops;
     q->q.mint_ms = mint_ms;
@@ -909,6 +931,8 @@ int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_ma
 
 int em_block_verify(em_block_t *b, em_err_t *err)
 {
+    if (ensure_loaded(b, err) != EM_OK)
+        return EM_ECORRUPT;
     const em_index_t *ix = &b->ix;
     em_postings_t p;
     em_postings_init(&p);
