@@ -132,6 +132,9 @@ typedef struct em_block_meta {
     bool deletable; /* compaction.deletable: an empty result of compaction, to be removed */
     bool failed;    /* compaction.failed */
     int version;    /* 1 */
+    /* Prometheus 3's split of num_samples (stats.numFloatSamples / numHistogramSamples; 2.x has neither).
+     * Ember writes only float (XOR) chunks: the writer sets num_float_samples = num_samples. */
+    uint64_t num_float_samples, num_histogram_samples;
 } em_block_meta_t;
 
 /* Free sources and parents and zero the struct. NULL allowed. Thread: owner. */
@@ -139,8 +142,9 @@ void em_block_meta_fini(em_block_meta_t *m);
 /* Deep copy (dst must be zeroed or finied). Thread: owner of both. */
 void em_block_meta_copy(em_block_meta_t *dst, const em_block_meta_t *src);
 
-/* Append meta.json's text in Prometheus's layout (json.MarshalIndent with a tab; numTombstones,
- * parents, deletable and failed omitted when zero/empty). Thread: any. */
+/* Append meta.json's text in Prometheus 3's layout (json.MarshalIndent with a tab; every stats field,
+ * parents, deletable and failed omitted when zero/empty). Prometheus 2.x wrote the same minus
+ * numFloatSamples. Thread: any. */
 void em_block_meta_format(const em_block_meta_t *m, em_buf_t *out);
 
 /* Parse meta.json text. Unknown fields are ignored (newer Prometheus adds some). Returns EM_OK (out

@@ -698,6 +698,7 @@ static void fill_meta(const em_block_writer_t *w, em_block_meta_t *m)
     m->min_time_ms = w->o.min_time_ms;
     m->max_time_ms = w->o.max_time_ms;
     m->num_samples = w->n_samples;
+    m->num_float_samples = w->n_samples; /* Prometheus 3 counts XOR samples apart from histograms */
     m->num_series = w->n_series;
     m->num_chunks = w->n_chunks;
     m->num_tombstones = em_tombstones_count(&w->tomb);
