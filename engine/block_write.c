@@ -318,6 +318,12 @@ static int begin_series(em_block_writer_t *w, const em_labels_t *ls, em_err_t *e
         return fail(w, err, EM_ESTATE, 0, "%s: writer already committed", "block writer");
     if (ls->n == 0)
         return fail(w, err, EM_EINVAL, 0, "%s: series without labels", "block writer");
+    /* The index needs names sorted and unique (readers binary-search them). Names and values are not
+     * checked further: Prometheus 3 allows any UTF-8 in names, and its blocks are compacted here too. */
+    for (size_t i = 1; i < ls->n; i++)
+        if (strcmp(ls->v[i - 1].name, ls->v[i].name) >= 0)
+            return fail(w, err, EM_EINVAL, 0, "block writer: label names not sorted and unique at \"%s\"",
+                        ls->v[i].name);
     if (w->n_series > 0 && em_labels_cmp(&w->series[w->n_series - 1].ls, ls) >= 0) {
         em_buf_t b = EM_BUF_INIT;
         em_labels_format(ls, &b);

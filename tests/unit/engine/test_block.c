@@ -329,7 +329,17 @@ Test(engine_block, chunks_are_cut_at_120_samples_and_seek_works)
     cr_assert_eq(em_block_writer_add_samples(w, &ls2, ts, vs, 10, &err), EM_EINVAL, "out of order accepted");
     cr_assert(strstr(err.msg, "out of order"), "%s", err.msg);
     em_block_writer_free(w);
-    /* the failed writer left nothing */
+    cr_assert_eq(em_block_writer_new(dir, &o, &w, NULL), EM_OK);
+    em_label_t unsorted[] = {{"job", "a"}, {"__name__", "x"}};
+    em_labels_t uls = {unsorted, 2};
+    cr_assert_eq(em_block_writer_add_samples(w, &uls, ts, vs, 10, &err), EM_EINVAL,
+                 "unsorted labels accepted");
+    cr_assert(strstr(err.msg, "not sorted"), "%s", err.msg);
+    /* errors are sticky */
+    cr_assert_eq(em_block_writer_add_samples(w, &ls, ts, vs, 10, &err), EM_EINVAL);
+    cr_assert_eq(em_block_writer_commit(w, NULL, &err), EM_EINVAL);
+    em_block_writer_free(w);
+    /* the failed writers left nothing */
     cr_assert_eq(em_dir_size(dir), 0);
 
     cr_assert_eq(em_block_writer_new(dir, &o, &w, NULL), EM_OK);
