@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -427,6 +428,40 @@ Test(engine_db, a_block_replaced_by_an_interrupted_compaction_is_removed_at_open
     em_db_close(db);
     em_test_rmdir(dir);
     em_test_rmdir(saved);
+}
+
+Test(engine_db, a_failed_block_write_keeps_the_head_serving_and_is_retried)
+{
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "db");
+    em_db_t *db = open_db_opts(dir, 0, 0, MIN_MS);
+    append(db, "m", 50, 0, 200, 0, 1000);
+    /* A file size limit stands in for a full disk: block files cannot grow past 4 KiB. */
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 4096;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    em_counter_t *failed = em_counter_new("ember_tsdb_compactions_failed_total", "", NULL);
+    uint64_t before = em_counter_get(failed);
+    em_err_t err;
+    cr_assert_neq(em_db_maintain(db, &err), EM_OK);
+    cr_assert_eq(em_counter_get(failed), before + 1);
+    cr_assert_eq(n_blocks(db, NULL), 0);
+    check_all(db, "m", 50, 200, 1000); /* the head still has everything */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        cr_assert(strstr(e->d_name, ".tmp") == NULL, "leftover %s", e->d_name);
+    closedir(d);
+    /* Space again: the next round writes the blocks. */
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    cr_assert_eq(em_db_maintain(db, &err), EM_OK, "%s", err.msg);
+    cr_assert_geq(n_blocks(db, NULL), 2);
+    check_all(db, "m", 50, 200, 1000);
+    em_db_close(db);
+    em_test_rmdir(dir);
 }
 
 /* ---- deletion ---- */
