@@ -320,6 +320,7 @@ int em_db_open(const em_db_opts_t *o, em_db_t **out, em_err_t *err)
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
+    pthread_cond_init(&db->readers_cv, NULL);
 
     rc = em_mkdir_all(db->dir, err);
     if (rc != EM_OK)
@@ -397,6 +398,7 @@ void em_db_close(em_db_t *db)
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
+    pthread_cond_destroy(&db->readers_cv);
     free(db->dir);
     free(db);
 }

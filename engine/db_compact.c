@@ -128,6 +128,11 @@ static int cut_one(em_db_t *db, int64_t mint, em_err_t *err)
                 blk_name(b, u), (long long)(em_now_ms() - t0));
         db_blocks_add(db, b);
     }
+    /* Queries opened before the block was listed may still need the head's copy of its data. */
+    pthread_mutex_lock(&db->mu);
+    uint64_t epoch = ++db->epoch;
+    pthread_mutex_unlock(&db->mu);
+    db_wait_readers(db, epoch, maxt);
     em_counter_inc(db->m.head_truncations);
     rc = em_head_truncate(db->head, maxt, err);
     if (rc != EM_OK) {

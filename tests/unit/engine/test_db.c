@@ -2,6 +2,8 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -272,6 +274,61 @@ Test(engine_db, head_is_cut_into_aligned_blocks_and_queries_merge_blocks_and_hea
     em_db_close(db);
     db = open_db_opts(dir, 0, 0, MIN_MS);
     check_all(db, "m", 5, 400, 1000);
+    em_db_close(db);
+    em_test_rmdir(dir);
+}
+
+typedef struct maint_arg {
+    em_db_t *db;
+    atomic_bool done;
+} maint_arg_t;
+
+static void *maint_thread(void *p)
+{
+    maint_arg_t *a = p;
+    em_db_maintain(a->db, NULL);
+    atomic_store(&a->done, true);
+    return NULL;
+}
+
+Test(engine_db, a_query_open_before_a_cut_still_sees_the_data_the_head_hands_over)
+{
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "db");
+    em_db_t *db = open_db_opts(dir, 0, 0, MIN_MS);
+    append(db, "m", 4, 0, 300, 0, 1000);
+    em_rcu_thread_online();
+    em_querier_t *q;
+    cr_assert_eq(em_queryable_querier(em_db_queryable(db), INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    cr_assert(db_querier_has_head(q));
+    cr_assert_eq(db_querier_n_blocks(q), 0);
+    maint_arg_t a = {.db = db};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, maint_thread, &a), 0);
+    usleep(300000);
+    cr_assert(!atomic_load(&a.done), "the truncation waits for the open query");
+    cr_assert_geq(n_blocks(db, NULL), 1, "the block is written meanwhile");
+    /* The query was opened before any block existed: everything must still come from the head. */
+    em_matcher_t m;
+    cr_assert_eq(em_matcher_init(&m, EM_MATCH_EQ, "__name__", "m", NULL), EM_OK);
+    const em_matcher_t *ms[] = {&m};
+    em_series_set_t *s;
+    cr_assert_eq(em_querier_select(q, true, NULL, ms, 1, &s, NULL), EM_OK);
+    size_t n = 0;
+    while (em_series_set_next(s) == EM_OK) {
+        em_sample_iter_t *it;
+        cr_assert_eq(em_series_set_samples(s, &it), EM_OK);
+        while (em_sample_iter_next(it) == EM_OK)
+            n++;
+        em_sample_iter_free(it);
+    }
+    em_series_set_close(s);
+    em_matcher_fini(&m);
+    cr_assert_eq(n, 4 * 300);
+    em_querier_close(q);
+    pthread_join(th, NULL);
+    cr_assert(atomic_load(&a.done));
+    check_all(db, "m", 4, 300, 1000);
     em_db_close(db);
     em_test_rmdir(dir);
 }
