@@ -52,11 +52,11 @@ struct em_db {
     pthread_mutex_t mu;
     em_block_t **blocks; /* sorted by (minTime, ulid); the list holds one reference on each */
     size_t n_blocks, cap_blocks;
-    head_tombs_t *tombs;  /* never NULL */
+    head_tombs_t *tombs; /* never NULL */
     /* Open queriers that read the head, so a truncation can wait for those opened before the block
      * holding the truncated data was listed (Prometheus: WaitForPendingReadersInTimeRange). */
     struct db_reader *readers;
-    uint64_t epoch;       /* bumped when a block cut from the head is listed */
+    uint64_t epoch; /* bumped when a block cut from the head is listed */
     pthread_cond_t readers_cv;
 
     /* Serialises writers of blocks: the background round, delete, clean_tombstones, snapshot. */
@@ -128,7 +128,8 @@ const head_tomb_t *head_tombs_find(const head_tombs_t *t, uint64_t hash, const e
 /* Is t_ms inside one of the intervals? */
 bool head_tomb_covers(const head_tomb_t *ht, int64_t t_ms);
 /* A new set: 'old' plus [mint, maxt] for every series in ls[0..n). */
-head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, size_t n, int64_t mint, int64_t maxt);
+head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, size_t n, int64_t mint,
+                             int64_t maxt);
 /* A new set without intervals ending before t_ms (data the head no longer holds). */
 head_tombs_t *head_tombs_trim(const head_tombs_t *old, int64_t t_ms);
 /* Serialise / parse the head_tombstones file. */

@@ -185,8 +185,8 @@ typedef struct db_querier {
     size_t n_blocks;
 } db_querier_t;
 
-static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hints, const em_matcher_t *const *ms,
-                     size_t n_ms, em_series_set_t **out, em_err_t *err)
+static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hints,
+                     const em_matcher_t *const *ms, size_t n_ms, em_series_set_t **out, em_err_t *err)
 {
     db_querier_t *q = (db_querier_t *)q_;
     size_t n_subs = q->n_blocks + (q->head_q ? 1 : 0), n = 0;
@@ -225,8 +225,8 @@ static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
     return EM_OK;
 }
 
-static int dq_labels(db_querier_t *q, const char *name, const em_matcher_t *const *ms, size_t n_ms, em_arena_t *a,
-                     em_strlist_t *out, em_err_t *err)
+static int dq_labels(db_querier_t *q, const char *name, const em_matcher_t *const *ms, size_t n_ms,
+                     em_arena_t *a, em_strlist_t *out, em_err_t *err)
 {
     size_t total = q->n_blocks + 1;
     for (size_t i = 0; i < total; i++) {
@@ -286,7 +286,8 @@ void db_wait_readers(em_db_t *db, uint64_t epoch, int64_t maxt)
         if (!pending)
             break;
         if (waited_s && waited_s % 30 == 0)
-            em_warn("db", "Head truncation is waiting for queries that read the head", "waited=%ds", waited_s);
+            em_warn("db", "Head truncation is waiting for queries that read the head", "waited=%ds",
+                    waited_s);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;

@@ -24,7 +24,8 @@
 
 #define MIN_MS 60000LL /* a one-minute block range keeps the tests small */
 
-static em_db_t *open_db_opts(const char *dir, int64_t retention_ms, uint64_t retention_bytes, int64_t max_block_ms)
+static em_db_t *open_db_opts(const char *dir, int64_t retention_ms, uint64_t retention_bytes,
+                             int64_t max_block_ms)
 {
     em_db_opts_t o = {.dir = dir,
                       .min_block_ms = MIN_MS,
@@ -230,7 +231,7 @@ Test(engine_db, head_is_cut_into_aligned_blocks_and_queries_merge_blocks_and_hea
     char dir[256];
     em_test_tmpdir(dir, sizeof(dir), "db");
     em_db_t *db = open_db_opts(dir, 0, 0, MIN_MS); /* no compaction */
-    append(db, "m", 5, 0, 330, 0, 1000); /* [0, 329s] */
+    append(db, "m", 5, 0, 330, 0, 1000);           /* [0, 329s] */
     cr_assert_eq(em_db_maintain(db, NULL), EM_OK);
     em_db_block_info_t *info;
     size_t n = n_blocks(db, &info);
@@ -256,7 +257,8 @@ Test(engine_db, head_is_cut_into_aligned_blocks_and_queries_merge_blocks_and_hea
     cr_assert(!db_querier_has_head(q));
     cr_assert_eq(db_querier_n_blocks(q), 1);
     em_querier_close(q);
-    cr_assert_eq(em_queryable_querier(em_db_queryable(db), last_block_end + 1000, INT64_MAX, &q, NULL), EM_OK);
+    cr_assert_eq(em_queryable_querier(em_db_queryable(db), last_block_end + 1000, INT64_MAX, &q, NULL),
+                 EM_OK);
     cr_assert(db_querier_has_head(q));
     cr_assert_eq(db_querier_n_blocks(q), 0);
     em_querier_close(q);
@@ -639,8 +641,8 @@ Test(engine_db, retention_by_time_removes_blocks_older_than_the_limit)
     cr_assert_gt(n, 0);
     int64_t newest = info[n - 1].maxt_ms;
     for (size_t i = 0; i < n; i++)
-        cr_assert_leq(newest - info[i].maxt_ms, 3 * MIN_MS, "block [%lld, %lld) kept", (long long)info[i].mint_ms,
-                      (long long)info[i].maxt_ms);
+        cr_assert_leq(newest - info[i].maxt_ms, 3 * MIN_MS, "block [%lld, %lld) kept",
+                      (long long)info[i].mint_ms, (long long)info[i].maxt_ms);
     cr_assert_eq(n, 4);
     free(info);
     em_db_close(db);
@@ -797,7 +799,10 @@ Test(engine_db, head_tombstones_file_round_trips_and_rejects_damage)
 
 static int child_open(const char *dir, em_db_t **db)
 {
-    em_db_opts_t o = {.dir = dir, .min_block_ms = MIN_MS, .max_block_ms = 9 * MIN_MS, .head_shards = 2,
+    em_db_opts_t o = {.dir = dir,
+                      .min_block_ms = MIN_MS,
+                      .max_block_ms = 9 * MIN_MS,
+                      .head_shards = 2,
                       .no_background = true};
     return em_db_open(&o, db, NULL);
 }
@@ -940,7 +945,8 @@ Test(engine_db, killing_the_process_during_cutting_and_compaction_loses_nothing,
         int st;
         waitpid(pid, &st, 0);
         int rc = run_child(child_verify, work);
-        cr_assert_eq(rc, 0, "iteration %d (seed 1234 5678 9abc, kill after %lld us of %lld ms): verify exit %d",
+        cr_assert_eq(rc, 0,
+                     "iteration %d (seed 1234 5678 9abc, kill after %lld us of %lld ms): verify exit %d",
                      iters, (long long)delay_us, (long long)full_ms, rc);
         /* A second, complete round after the crash also leaves the data intact. */
         if (iters % 4 == 0) {
