@@ -23,6 +23,7 @@
 #include "engine/db.h"
 #include "net/http.h"
 #include "ingest/metastore.h"
+#include "ingest/scrape.h"
 #include "net/api.h"
 #include "net/server_int.h"
 
@@ -37,6 +38,41 @@
 #endif
 
 /* ---- storage ---- */
+
+/* The externally reachable scheme and host:port (--web.external-url), for globalUrl in the targets API. */
+static void external_parts(const char *url, char *scheme, size_t ns, char *host, size_t nh)
+{
+    scheme[0] = host[0] = '\0';
+    if (!url || !*url)
+        return;
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return;
+    snprintf(scheme, ns, "%.*s", (int)(sep - url), url);
+    const char *h = sep + 3;
+    snprintf(host, nh, "%.*s", (int)strcspn(h, "/"), h);
+    if (!strchr(host, ':') || host[strlen(host) - 1] == ']') /* Go's url.Host keeps the port as given */
+        snprintf(host + strlen(host), nh - strlen(host), ":%s", strcmp(scheme, "https") == 0 ? "443" : "80");
+}
+
+static void start_scraping(em_server_t *s)
+{
+    char scheme[16], host[256], port[16] = "9090";
+    const char *colon = s->o.listen ? strrchr(s->o.listen, ':') : NULL;
+    if (colon && colon[1])
+        snprintf(port, sizeof(port), "%s", colon + 1);
+    external_parts(s->o.external_url, scheme, sizeof(scheme), host, sizeof(host));
+    em_scrape_opts_t so = {.head = s->head,
+                           .metadata = s->metadata,
+                           .external_scheme = scheme[0] ? scheme : NULL,
+                           .external_host = host[0] ? host : NULL,
+                           .listen_port = port};
+    pthread_mutex_lock(&s->config_mu);
+    s->scrape = em_scrape_manager_new(&so);
+    em_scrape_manager_apply(s->scrape, s->config);
+    pthread_mutex_unlock(&s->config_mu);
+    em_info("scrape", "Scrape manager started");
+}
 
 static void *open_storage(void *arg)
 {
@@ -61,6 +97,7 @@ static void *open_storage(void *arg)
     }
     s->db = db;
     s->head = em_db_head(db);
+    start_scraping(s);
     atomic_store(&s->ready, true);
     em_info("main", "Server is ready to receive web requests.");
     return NULL;
@@ -387,6 +424,11 @@ static void register_routes(em_server_t *s)
                   "/api/v1/admin/tsdb/clean_tombstones", api_admin_clean_tombstones, s);
     em_http_route(h, "/api/v1/admin/tsdb/snapshot", EM_HTTP_POST | EM_HTTP_PUT, "/api/v1/admin/tsdb/snapshot",
                   api_admin_snapshot, s);
+
+    em_http_route(h, "/api/v1/targets", EM_HTTP_GET, "/api/v1/targets", api_targets, s);
+    em_http_route(h, "/api/v1/targets/metadata", EM_HTTP_GET, "/api/v1/targets/metadata", api_targets_metadata, s);
+    em_http_route(h, "/api/v1/read", EM_HTTP_POST, "/api/v1/read", api_read, s);
+    em_http_route(h, "/federate", EM_HTTP_GET, "/federate", api_federate, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
@@ -489,6 +531,20 @@ void em_server_stop(em_server_t *s)
 {
     if (!s)
         return;
+    /* Scraping stops first (as in Prometheus): its stale markers go in while storage is open, and its
+     * keep-alive connections (to this server too) are closed before HTTP shuts down. */
+    if (s->storage_started) {
+        pthread_join(s->storage_thread, NULL);
+        s->storage_started = false;
+    }
+    pthread_mutex_lock(&s->config_mu);
+    em_scrape_manager_t *sm = s->scrape;
+    s->scrape = NULL;
+    pthread_mutex_unlock(&s->config_mu);
+    if (sm) {
+        em_scrape_manager_free(sm);
+        em_info("scrape", "Scrape manager stopped");
+    }
     if (s->http) {
         em_http_server_stop(s->http, 10000);
         em_info("web", "Stopped serving HTTP");

@@ -49,6 +49,10 @@ typedef struct em_server_opts {
     int64_t query_max_samples;
     int query_max_concurrency;
 
+    int64_t remote_read_sample_limit;      /* --storage.remote.read-sample-limit; 0 = none */
+    int remote_read_concurrent_limit;      /* --storage.remote.read-concurrent-limit; 0 = none */
+    size_t remote_read_max_bytes_in_frame; /* --storage.remote.read-max-bytes-in-frame */
+
     const char *config_file;   /* NULL: the embedded default configuration */
 
     /* For /api/v1/status/flags: calls fn for every flag name and value. */
