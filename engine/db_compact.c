@@ -349,7 +349,8 @@ static void retention(em_db_t *db)
     if (db->o.retention_ms > 0 && n > 0) {
         int64_t newest = blk_maxt(v[n - 1]);
         for (i = n - 1; i-- > 0;) {
-            if (newest - blk_maxt(v[i]) > db->o.retention_ms) {
+            /* Prometheus 3 (BeyondTimeRetention): at least the retention behind the newest block. */
+            if (newest - blk_maxt(v[i]) >= db->o.retention_ms) {
                 for (size_t k = 0; k <= i; k++)
                     del[n_del++] = v[k];
                 em_counter_inc(db->m.retention_time);
