@@ -641,8 +641,8 @@ Test(engine_db, retention_by_time_removes_blocks_older_than_the_limit)
     cr_assert_gt(n, 0);
     int64_t newest = info[n - 1].maxt_ms;
     for (size_t i = 0; i < n; i++)
-        cr_assert_lt(newest - info[i].maxt_ms, 3 * MIN_MS, "block [%lld, %lld) kept", (long long)info[i].mint_ms,
-                     (long long)info[i].maxt_ms);
+        cr_assert_lt(newest - info[i].maxt_ms, 3 * MIN_MS, "block [%lld, %lld) kept",
+                     (long long)info[i].mint_ms, (long long)info[i].maxt_ms);
     cr_assert_eq(n, 3, "blocks ending 3 minutes or more before the newest block's end go");
     free(info);
     em_db_close(db);
