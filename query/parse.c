@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/duration.h"
@@ -233,19 +234,36 @@ static bool number_value(parser_t *p, const token_t *t, double *out)
     }
     if (parse_int_base0(s, n, out))
         return true;
-    char tmp[128];
-    size_t k = 0;
+    const char *why = "invalid syntax";
     bool hexpfx = n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-    if (n < sizeof(tmp) && underscores_ok(s, n) && !hexpfx) {
+    if (underscores_ok(s, n) && !hexpfx) {
+        char *tmp = em_arena_alloc(p->a, n + 1);
+        size_t k = 0;
         for (size_t i = 0; i < n; i++)
             if (s[i] != '_')
                 tmp[k++] = s[i];
-        if (em_parse_float(tmp, k, out))
-            return true;
+        tmp[k] = '\0';
+        bool word = (s[0] | 0x20) == 'i' || (s[0] | 0x20) == 'n'; /* Inf, NaN */
+        if (word) {
+            if (em_parse_float(tmp, k, out))
+                return true;
+        } else {
+            /* strtod, not em_parse_float: literals may be longer than its buffer. The lexer only lets
+             * decimal digits, one '.', and an exponent through here. */
+            char *end;
+            double v = strtod(tmp, &end);
+            if (*end == '\0' && end != tmp) {
+                if (!isinf(v)) {
+                    *out = v;
+                    return true;
+                }
+                why = "value out of range"; /* Go's ParseFloat refuses what overflows to infinity */
+            }
+        }
     }
     em_buf_t b = EM_BUF_INIT;
     go_quote(&b, s, n, 0);
-    perr_fail(&p->pe, t->pos, "error parsing number: strconv.ParseFloat: parsing %s: invalid syntax", b.data);
+    perr_fail(&p->pe, t->pos, "error parsing number: strconv.ParseFloat: parsing %s: %s", b.data, why);
     em_buf_fini(&b);
     return false;
 }
@@ -474,7 +492,8 @@ static bool grouping_label(parser_t *p, slist_t *l)
         return false;
     }
     consume(p);
-    if (len == 0 || !utf8_valid(name, len)) {
+    /* Names are kept as C strings: one with a NUL in it is refused rather than silently cut. */
+    if (len == 0 || !utf8_valid(name, len) || memchr(name, '\0', len)) {
         em_buf_t b = EM_BUF_INIT;
         go_quote(&b, name, len, 0);
         perr_fail(&p->pe, t.pos, "invalid label name for grouping: %s", b.data);

@@ -1,5 +1,6 @@
 /* query/print.c -- PromQL text from a tree: Prometheus's String() and Pretty() forms.
  * Design: see parse.h. Mirrors printer.go and prettier.go of Prometheus 3. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +25,10 @@ static void put_duration_seconds(em_buf_t *b, double s)
         em_buf_putc(b, '-');
         s = -s;
     }
-    /* model.Duration(v*1e9) truncates to nanoseconds, String() then to milliseconds. */
-    double ns = s * 1e9;
-    int64_t ms = ns >= 9.2233720368547758e18 ? INT64_MAX / 1000000 : (int64_t)ns / 1000000;
-    put_duration_ms(b, ms);
+    /* Literals hold whole milliseconds as seconds; round back (Prometheus truncates nanoseconds, which
+     * loses a millisecond on very long durations). */
+    double ms = s * 1000.0;
+    put_duration_ms(b, ms >= 9.2233720368547758e18 ? INT64_MAX : (int64_t)llround(ms));
 }
 
 static void put_label(em_buf_t *b, const char *s)
@@ -135,6 +136,12 @@ static void put_number(em_buf_t *b, const em_node_t *n)
 {
     if (n->number.is_duration) {
         put_duration_seconds(b, n->number.v);
+        return;
+    }
+    /* Prometheus prints +Inf as "+Inf", which parses back as a unary plus (and `+Inf ^ 2` grows a '+'
+     * with every round trip); "Inf" is the same number and keeps the round trip exact. */
+    if (isinf(n->number.v) && n->number.v > 0) {
+        em_buf_puts(b, "Inf");
         return;
     }
     char f[EM_FLOAT_BUF];
