@@ -166,7 +166,7 @@ static void block_free(em_block_t *b)
         unmap_file(&b->segs[i]);
     free(b->segs);
     if (atomic_load(&b->deleted))
-        em_remove_all(b->dir, NULL);
+        em_block_remove_dir(b->dir, NULL);
     tomb_release(b->tomb);
     em_block_meta_fini(&b->meta);
     pthread_mutex_destroy(&b->mu);
