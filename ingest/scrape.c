@@ -17,6 +17,7 @@
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "base/strconv.h"
+#include "base/workpool.h"
 #include "ingest/scrape_int.h"
 
 #define POLL_MAX_MS 1000
@@ -253,20 +254,18 @@ static int fetch_result(scrape_target_t *t, CURLcode res, char *msg, size_t cap,
     return EM_OK;
 }
 
-static void finish_scrape(em_scrape_manager_t *m, scrape_target_t *t, CURLcode res)
+/* Thread: a worker (or the scrape thread when the workers' queue is full). */
+static void process_page(void *arg)
 {
-    curl_multi_remove_handle(m->multi, t->easy);
-    t->in_flight = false;
-    double dur_s = (double)(em_mono_ns() - t->start_ns) / 1e9;
-    char msg[EM_ERR_MSG_MAX];
-    const char *ct;
-    int frc = fetch_result(t, res, msg, sizeof(msg), &ct);
+    scrape_target_t *t = arg;
+    em_scrape_manager_t *m = t->m;
     wait_idle(t);
     scrape_loop_harvest(&t->loop);
     em_err_t err;
     em_err_clear(&err);
-    int rc = scrape_loop_append(&t->loop, t->body.data ? t->body.data : "", t->body.len, ct, t->start_ms, dur_s, frc,
-                                msg, &m->mu, m->o.metadata, &err);
+    int rc = scrape_loop_append(&t->loop, t->body.data ? t->body.data : "", t->body.len,
+                                t->content_type[0] ? t->content_type : NULL, t->start_ms, t->dur_s, t->fetch_rc,
+                                t->fetch_msg, &m->mu, m->o.metadata, &err);
     if (rc != EM_OK) {
         em_counter_inc(mt.failed);
         em_debug("scrape", "Scrape failed", "target=%s err=%s", em_q(t->url), em_q(err.msg));
@@ -275,11 +274,42 @@ static void finish_scrape(em_scrape_manager_t *m, scrape_target_t *t, CURLcode r
     t->health = rc == EM_OK ? 1 : -1;
     snprintf(t->last_error, sizeof(t->last_error), "%s", rc == EM_OK ? "" : err.msg);
     t->last_scrape_ms = t->start_ms;
-    t->last_duration_s = dur_s;
+    t->last_duration_s = t->dur_s;
     pthread_mutex_unlock(&m->mu);
     queue_batch(t);
     if (t->body.cap > (4u << 20) && t->body.len < t->body.cap / 4) /* do not keep a huge page's buffer */
         em_buf_fini(&t->body);
+    /* next_ms is only written when a scrape starts, which cannot happen while processing is set. */
+    bool overdue = em_now_ms() >= t->next_ms;
+    pthread_mutex_lock(&m->batch_mu);
+    atomic_store(&t->processing, false);
+    pthread_cond_broadcast(&m->batch_cv);
+    pthread_mutex_unlock(&m->batch_mu);
+    if (overdue)
+        curl_multi_wakeup(m->multi);
+}
+
+static void finish_scrape(em_scrape_manager_t *m, scrape_target_t *t, CURLcode res)
+{
+    curl_multi_remove_handle(m->multi, t->easy);
+    t->in_flight = false;
+    t->dur_s = (double)(em_mono_ns() - t->start_ns) / 1e9;
+    const char *ct;
+    t->fetch_rc = fetch_result(t, res, t->fetch_msg, sizeof(t->fetch_msg), &ct);
+    snprintf(t->content_type, sizeof(t->content_type), "%s", ct ? ct : "");
+    atomic_store(&t->processing, true);
+    if (em_workpool_submit(m->workers, process_page, t) != EM_OK)
+        process_page(t);
+}
+
+/* Wait until no worker holds the target's page. Thread: scrape. */
+static void wait_processed(scrape_target_t *t)
+{
+    em_scrape_manager_t *m = t->m;
+    pthread_mutex_lock(&m->batch_mu);
+    while (atomic_load(&t->processing))
+        pthread_cond_wait(&m->batch_cv, &m->batch_mu);
+    pthread_mutex_unlock(&m->batch_mu);
 }
 
 /* ---- targets ---- */
@@ -333,6 +363,7 @@ static void target_retire(em_scrape_manager_t *m, scrape_target_t *t, bool stale
         curl_multi_remove_handle(m->multi, t->easy);
         t->in_flight = false;
     }
+    wait_processed(t);
     wait_idle(t);
     scrape_loop_harvest(&t->loop);
     t->dying = true;
@@ -601,6 +632,8 @@ static int64_t tick(em_scrape_manager_t *m)
         scrape_pool_t *p = m->pools[i];
         for (size_t k = 0; k < p->n_targets; k++) {
             scrape_target_t *t = p->targets[k];
+            if (atomic_load(&t->processing)) /* its last page is still being parsed: not due yet */
+                continue;
             if (!t->in_flight && t->next_ms <= now) {
                 start_scrape(m, t, now);
                 while (t->next_ms <= now) /* missed ticks are skipped, not caught up */
@@ -699,6 +732,7 @@ em_scrape_manager_t *em_scrape_manager_new(const em_scrape_opts_t *o)
     m->o.listen_port = em_strdup(o->listen_port ? o->listen_port : "9090");
     m->o.user_agent = em_strdup(o->user_agent ? o->user_agent : "Prometheus/3.0.0 (Ember " EMBER_VERSION ")");
     m->multi = curl_multi_init();
+    m->workers = em_workpool_new("scrapew", o->n_workers > 0 ? o->n_workers : 2, 4096, NULL, NULL);
     curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
@@ -747,6 +781,7 @@ void em_scrape_manager_free(em_scrape_manager_t *m)
     if (!m)
         return;
     em_scrape_manager_stop(m);
+    em_workpool_free(m->workers);
     curl_multi_cleanup(m->multi);
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);

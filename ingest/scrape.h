@@ -11,12 +11,14 @@
  *
  * THREADS. One scrape thread ("ember-scrape") drives every transfer with libcurl's multi interface
  * (many concurrent scrapes, no thread per target) and does everything else the manager does: it runs
- * discovery, starts due scrapes, parses finished bodies and queues them on the head. Each target is
+ * discovery and starts due scrapes. A finished page goes to a small pool of workers ("ember-scrapew",
+ * two by default), which parse it and queue its batch on the head, so parsing is not bound to one core;
+ * a target is not scraped again until its page has been processed. Each target is
  * scraped every interval at a fixed phase: the first time t >= now with t mod interval equal to the
  * target's hash mod interval (Prometheus's offset), so scrapes of many targets spread over the interval.
  *
- *     scrape thread: [discovery] -> start due transfers -> curl_multi_poll -> finished body:
- *          parse (ingest/expfmt.h) -> cache lookup / relabel new series -> limits -> one em_batch_t
+ *     scrape thread: [discovery] -> start due transfers -> curl_multi_poll -> finished body -->
+ *     worker: parse (ingest/expfmt.h) -> cache lookup / relabel new series -> limits -> one em_batch_t
  *          -> em_head_append (asynchronous; the shards log it to the WAL and complete it)
  *
  * A target has at most one batch in flight: the next scrape of the same target waits for its previous
@@ -74,6 +76,7 @@ typedef struct em_scrape_opts {
     const char *external_host;
     const char *listen_port;
     const char *user_agent; /* NULL: "Prometheus/3.0.0 (Ember)" style default */
+    int n_workers;          /* threads that parse pages; 0: 2 */
 } em_scrape_opts_t;
 
 /* Create the manager and start its thread; it scrapes nothing until a configuration is applied.

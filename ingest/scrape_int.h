@@ -100,7 +100,12 @@ typedef struct scrape_target {
     CURL *easy;
     struct curl_slist *headers;
     em_buf_t body;
-    bool in_flight, too_big;
+    bool in_flight, too_big;       /* Thread: scrape */
+    atomic_bool processing;         /* the page is being turned into a batch on a worker */
+    int fetch_rc;                   /* handed to the worker with the page */
+    char fetch_msg[EM_ERR_MSG_MAX];
+    char content_type[256];
+    double dur_s;
     int64_t start_ms, start_ns;
     char curl_err[CURL_ERROR_SIZE];
     /* status; Locks: m->mu (written by the scrape thread, read by the API) */
@@ -141,7 +146,8 @@ struct em_scrape_manager {
     scrape_pool_t **pools; /* sorted by name; Locks: mu for changes */
     size_t n_pools;
     scrape_target_t *graveyard; /* Thread: scrape */
-    pthread_mutex_t batch_mu; /* with batch_cv: a target's batch completed */
+    struct em_workpool *workers; /* parse pages and queue batches, so parsing uses more than one core */
+    pthread_mutex_t batch_mu; /* with batch_cv: a target's batch completed or its page was processed */
     pthread_cond_t batch_cv;
 };
 
