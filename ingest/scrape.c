@@ -565,8 +565,12 @@ static void reconcile(em_scrape_manager_t *m, const em_config_t *cfg)
         scrape_pool_t *old = find_pool(m, sc->job_name);
         if (old && old->fingerprint == em_config_scrape_fingerprint(sc)) {
             old->sc = sc; /* identical settings: keep everything */
-            for (size_t k = 0; k < old->n_targets; k++)
+            for (size_t k = 0; k < old->n_targets; k++) {
+                /* A worker may be reading the old configuration through this target: let it finish, the
+                 * caller frees that configuration once we return. */
+                wait_processed(old->targets[k]);
                 old->targets[k]->loop.sc = sc;
+            }
             np[i] = old;
         } else {
             np[i] = pool_new(sc);
