@@ -30,15 +30,17 @@ static struct {
 static void metrics_register(void)
 {
     mt.scrapes = em_counter_new("ember_target_scrapes_total", "Total number of scrapes attempted.", NULL);
-    mt.failed = em_counter_new("ember_target_scrapes_failed_total",
-                               "Total number of scrapes that failed (network, HTTP status, parse error or limit).",
-                               NULL);
-    mt.targets_created = em_counter_new("ember_target_created_total", "Total number of scrape targets created.", NULL);
-    mt.targets_bad = em_counter_new("ember_target_sync_failed_total",
-                                    "Total number of discovered targets that could not be turned into targets.",
-                                    NULL);
-    mt.stale_targets = em_counter_new("ember_target_removed_total",
-                                      "Total number of scrape targets removed (discovery, reload or shutdown).", NULL);
+    mt.failed = em_counter_new(
+        "ember_target_scrapes_failed_total",
+        "Total number of scrapes that failed (network, HTTP status, parse error or limit).", NULL);
+    mt.targets_created =
+        em_counter_new("ember_target_created_total", "Total number of scrape targets created.", NULL);
+    mt.targets_bad =
+        em_counter_new("ember_target_sync_failed_total",
+                       "Total number of discovered targets that could not be turned into targets.", NULL);
+    mt.stale_targets =
+        em_counter_new("ember_target_removed_total",
+                       "Total number of scrape targets removed (discovery, reload or shutdown).", NULL);
     mt.active = em_gauge_new("ember_target_active", "Number of active scrape targets.", NULL);
 }
 
@@ -134,8 +136,8 @@ static void set_tls(CURL *e, const em_tls_config_t *tls)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    static const long versions[] = {0, CURL_SSLVERSION_TLSv1_0, CURL_SSLVERSION_TLSv1_1, CURL_SSLVERSION_TLSv1_2,
-                                    CURL_SSLVERSION_TLSv1_3};
+    static const long versions[] = {0, CURL_SSLVERSION_TLSv1_0, CURL_SSLVERSION_TLSv1_1,
+                                    CURL_SSLVERSION_TLSv1_2, CURL_SSLVERSION_TLSv1_3};
     if (tls->min_version > 0)
         curl_easy_setopt(e, CURLOPT_SSLVERSION, versions[tls->min_version]);
 }
@@ -188,24 +190,42 @@ static void target_setup_curl(scrape_target_t *t)
 static const char *status_text(long code)
 {
     switch (code) {
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "";
     }
 }
 
@@ -264,8 +284,8 @@ static void process_page(void *arg)
     em_err_t err;
     em_err_clear(&err);
     int rc = scrape_loop_append(&t->loop, t->body.data ? t->body.data : "", t->body.len,
-                                t->content_type[0] ? t->content_type : NULL, t->start_ms, t->dur_s, t->fetch_rc,
-                                t->fetch_msg, &m->mu, m->o.metadata, &err);
+                                t->content_type[0] ? t->content_type : NULL, t->start_ms, t->dur_s,
+                                t->fetch_rc, t->fetch_msg, &m->mu, m->o.metadata, &err);
     if (rc != EM_OK) {
         em_counter_inc(mt.failed);
         em_debug("scrape", "Scrape failed", "target=%s err=%s", em_q(t->url), em_q(err.msg));
@@ -325,7 +345,8 @@ static int64_t first_due(const scrape_target_t *t, int64_t now_ms)
 }
 
 static scrape_target_t *target_new(em_scrape_manager_t *m, scrape_pool_t *p, const em_labels_t *labels,
-                                   const em_labels_t *discovered, const char *url, uint64_t hash, int64_t now_ms)
+                                   const em_labels_t *discovered, const char *url, uint64_t hash,
+                                   int64_t now_ms)
 {
     scrape_target_t *t = EM_NEW(scrape_target_t);
     t->m = m;
@@ -335,7 +356,8 @@ static scrape_target_t *target_new(em_scrape_manager_t *m, scrape_pool_t *p, con
     t->discovered = em_labels_copy(discovered, &t->arena);
     t->url = em_arena_strdup(&t->arena, url);
     scrape_loop_init(&t->loop, p->sc, labels);
-    const char *iv = em_labels_get(labels, "__scrape_interval__"), *tv = em_labels_get(labels, "__scrape_timeout__");
+    const char *iv = em_labels_get(labels, "__scrape_interval__"),
+               *tv = em_labels_get(labels, "__scrape_timeout__");
     em_duration_parse(iv, strlen(iv), &t->interval_ms, NULL); /* validated by em_scrape_target_labels */
     em_duration_parse(tv, strlen(tv), &t->timeout_ms, NULL);
     t->offset_ms = (int64_t)(hash % (uint64_t)t->interval_ms);
@@ -435,10 +457,11 @@ static void pool_sync(em_scrape_manager_t *m, scrape_pool_t *p, scrape_target_t 
             bool kept;
             em_err_t err;
             em_arena_reset(&tmp);
-            if (em_scrape_target_labels(p->sc, &g[gi].targets[k], &g[gi].labels, &tmp, &kept, &ls, &disc, &err) !=
-                EM_OK) {
+            if (em_scrape_target_labels(p->sc, &g[gi].targets[k], &g[gi].labels, &tmp, &kept, &ls, &disc,
+                                        &err) != EM_OK) {
                 em_counter_inc(mt.targets_bad);
-                em_error("scrape", "Creating target failed", "scrape_pool=%s err=%s", em_q(p->name), em_q(err.msg));
+                em_error("scrape", "Creating target failed", "scrape_pool=%s err=%s", em_q(p->name),
+                         em_q(err.msg));
                 continue;
             }
             if (!kept) {
@@ -507,17 +530,19 @@ static scrape_pool_t *pool_new(const em_scrape_config_t *sc)
     p->accept = em_buf_detach(&b, NULL);
     const em_http_client_config_t *h = &sc->http;
     if (h->basic_auth) {
-        p->user = h->basic_auth->username_file ? read_secret_file(h->basic_auth->username_file)
-                                               : em_strdup(h->basic_auth->username ? h->basic_auth->username : "");
-        p->password = h->basic_auth->password_file ? read_secret_file(h->basic_auth->password_file)
-                                                   : em_strdup(h->basic_auth->password ? h->basic_auth->password : "");
+        p->user = h->basic_auth->username_file
+                      ? read_secret_file(h->basic_auth->username_file)
+                      : em_strdup(h->basic_auth->username ? h->basic_auth->username : "");
+        p->password = h->basic_auth->password_file
+                          ? read_secret_file(h->basic_auth->password_file)
+                          : em_strdup(h->basic_auth->password ? h->basic_auth->password : "");
     }
     if (h->authorization) {
-        char *cred = h->authorization->credentials_file ? read_secret_file(h->authorization->credentials_file)
-                                                        : em_strdup(h->authorization->credentials
-                                                                        ? h->authorization->credentials
-                                                                        : "");
-        em_buf_printf(&b, "Authorization: %s %s", h->authorization->type ? h->authorization->type : "Bearer", cred);
+        char *cred = h->authorization->credentials_file
+                         ? read_secret_file(h->authorization->credentials_file)
+                         : em_strdup(h->authorization->credentials ? h->authorization->credentials : "");
+        em_buf_printf(&b, "Authorization: %s %s", h->authorization->type ? h->authorization->type : "Bearer",
+                      cred);
         p->auth_header = em_buf_detach(&b, NULL);
         free(cred);
     }

@@ -108,8 +108,8 @@ void em_scrape_manager_targets_json(em_scrape_manager_t *m, em_targets_state_t s
  * {job="node"}; NULL or "" matches all) and, when 'metric' is set, that metric only; at most 'limit'
  * entries (<0: no limit). Returns EM_OK, or EM_EINVAL for a malformed selector (message in err).
  * Thread: any. */
-int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_target, const char *metric, long limit,
-                                    em_buf_t *out, em_err_t *err);
+int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_target, const char *metric,
+                                    long limit, em_buf_t *out, em_err_t *err);
 
 /* ---- pieces exposed for tests ---- */
 
@@ -120,7 +120,8 @@ int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_ta
  * for a target without address ("no address"), with '/' in its address, or with a bad interval or
  * timeout. Thread: any. */
 int em_scrape_target_labels(const em_scrape_config_t *sc, const em_labels_t *target, const em_labels_t *group,
-                            em_arena_t *a, bool *kept, em_labels_t *labels, em_labels_t *discovered, em_err_t *err);
+                            em_arena_t *a, bool *kept, em_labels_t *labels, em_labels_t *discovered,
+                            em_err_t *err);
 
 /* The scrape URL of a target with these (final) labels: scheme://address/path?params, the job's params
  * overridden by __param_* labels, keys sorted and escaped as Go's url.Values.Encode. Thread: any. */

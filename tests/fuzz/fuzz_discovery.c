@@ -11,11 +11,12 @@
 
 static em_config_t *cfg;
 
-static const char CONFIG[] = "scrape_configs:\n  - job_name: f\n    relabel_configs:\n"
-                             "      - {source_labels: [__meta_filepath, __address__], target_label: x}\n"
-                             "      - {regex: '__meta_(.*)', action: labelmap}\n"
-                             "      - {source_labels: [__address__], modulus: 3, target_label: s, action: hashmod}\n"
-                             "    static_configs: [{targets: ['a:1']}]\n";
+static const char CONFIG[] =
+    "scrape_configs:\n  - job_name: f\n    relabel_configs:\n"
+    "      - {source_labels: [__meta_filepath, __address__], target_label: x}\n"
+    "      - {regex: '__meta_(.*)', action: labelmap}\n"
+    "      - {source_labels: [__address__], modulus: 3, target_label: s, action: hashmod}\n"
+    "    static_configs: [{targets: ['a:1']}]\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t k = 0; k < g[i].n_targets; k++) {
                 bool kept;
                 em_labels_t ls, disc;
-                if (em_scrape_target_labels(cfg->scrape_configs[0], &g[i].targets[k], &g[i].labels, &a, &kept, &ls,
-                                            &disc, NULL) == EM_OK &&
+                if (em_scrape_target_labels(cfg->scrape_configs[0], &g[i].targets[k], &g[i].labels, &a, &kept,
+                                            &ls, &disc, NULL) == EM_OK &&
                     kept) {
                     em_buf_t url = EM_BUF_INIT;
                     em_scrape_target_url(cfg->scrape_configs[0], &ls, &url);
