@@ -33,7 +33,9 @@
  * deleted (the compaction that replaced it finished its rename).
  *
  * FAULTS. A block that fails to open (bad meta.json, truncated index, bad checksum) is logged, counted in
- * ember_blocks_corrupted_total and skipped; the others load. A failed block write (disk full) removes
+ * ember_blocks_corrupted_total and skipped; the others load. One whose damage shows only when a querier
+ * opens it or reads its postings is taken out of the list the same way (its directory stays), and the
+ * query goes on without it. A failed block write (disk full) removes
  * its temporary directory, counts prometheus_tsdb_compactions_failed_total, logs, and is retried at the
  * next round; the head keeps its data and keeps serving.
  *

@@ -224,6 +224,64 @@ Test(engine_db, open_removes_leftovers_and_skips_corrupt_blocks)
     em_test_rmdir(dir);
 }
 
+Test(engine_db, a_block_found_corrupt_while_querying_is_dropped_and_the_rest_served)
+{
+    char dir[256], p[512];
+    em_test_tmpdir(dir, sizeof(dir), "db");
+    em_db_t *db = open_db_opts(dir, 0, 0, MIN_MS);
+    append(db, "m", 3, 0, 240, 0, 1000);
+    cr_assert_eq(em_db_maintain(db, NULL), EM_OK);
+    em_db_block_info_t *info;
+    size_t n = n_blocks(db, &info);
+    cr_assert_eq(n, 3);
+    int64_t bad_end = info[0].maxt_ms;
+    snprintf(p, sizeof(p), "%s/%s/index", dir, info[0].ulid);
+    free(info);
+    em_db_close(db);
+
+    /* Damage every postings list (the TOC gives their region); open checks only what is cheap. */
+    FILE *f = fopen(p, "r+b");
+    cr_assert_not_null(f);
+    uint8_t toc[52];
+    cr_assert_eq(fseek(f, -52, SEEK_END), 0);
+    cr_assert_eq(fread(toc, 1, 52, f), 52);
+    uint64_t off[6];
+    for (int i = 0; i < 6; i++) {
+        off[i] = 0;
+        for (int k = 0; k < 8; k++)
+            off[i] = off[i] << 8 | toc[8 * i + k];
+    }
+    /* Postings run from their TOC offset to the next section (the label offset table in Prometheus's
+     * file order). */
+    uint64_t end = UINT64_MAX;
+    for (int i = 0; i < 6; i++)
+        if (off[i] > off[4] && off[i] < end)
+            end = off[i];
+    for (uint64_t o = off[4] + 4; o < end; o++) {
+        cr_assert_eq(fseek(f, (long)o, SEEK_SET), 0);
+        int c = fgetc(f);
+        cr_assert_eq(fseek(f, (long)o, SEEK_SET), 0);
+        fputc(c ^ 0x55, f);
+    }
+    fclose(f);
+
+    em_counter_t *corrupt = em_counter_new("ember_blocks_corrupted_total", "", NULL);
+    uint64_t before = em_counter_get(corrupt);
+    db = open_db_opts(dir, 0, 0, MIN_MS);
+    for (int round = 0; round < 2; round++) {
+        em_buf_t want = EM_BUF_INIT, got = EM_BUF_INIT;
+        expect(&want, "m", 3, 0, 240, 0, 1000, bad_end, INT64_MAX);
+        dump(em_db_queryable(db), "m", INT64_MIN, INT64_MAX, &got, NULL);
+        assert_same(&want, &got);
+        em_buf_fini(&want);
+        em_buf_fini(&got);
+        cr_assert_eq(em_counter_get(corrupt), before + 1, "counted once");
+        cr_assert_eq(n_blocks(db, NULL), 2);
+    }
+    em_db_close(db);
+    em_test_rmdir(dir);
+}
+
 /* ---- cutting and the merged querier ---- */
 
 Test(engine_db, head_is_cut_into_aligned_blocks_and_queries_merge_blocks_and_head)
