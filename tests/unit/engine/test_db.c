@@ -504,6 +504,37 @@ Test(engine_db, overlapping_blocks_are_merged_without_duplicate_samples)
     em_test_rmdir(dir);
 }
 
+Test(engine_db, compaction_drops_tombstoned_samples)
+{
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "db");
+    write_block(dir, 3, 0, 100, 0, 100000);
+    write_block(dir, 3, 100, 200, 100000, 200000);
+    write_block(dir, 3, 150, 250, 150000, 250000); /* overlaps the second */
+    em_db_t *db = open_db(dir);
+    em_matcher_t m[2];
+    cr_assert_eq(em_matcher_init(&m[0], EM_MATCH_EQ, "__name__", "m", NULL), EM_OK);
+    cr_assert_eq(em_matcher_init(&m[1], EM_MATCH_EQ, "i", "1", NULL), EM_OK);
+    const em_matcher_t *ms[] = {&m[0], &m[1]};
+    cr_assert_eq(em_db_delete(db, 120000, 179000, ms, 2, NULL), EM_OK); /* 60 samples of i="1" */
+    em_matcher_fini(&m[0]);
+    em_matcher_fini(&m[1]);
+    cr_assert_eq(em_db_maintain(db, NULL), EM_OK);
+    em_db_block_info_t *info;
+    size_t n = n_blocks(db, &info);
+    uint64_t samples = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(!info[i].has_tombstones);
+        samples += info[i].n_samples;
+        if (i)
+            cr_assert_geq(info[i].mint_ms, info[i - 1].maxt_ms);
+    }
+    free(info);
+    cr_assert_eq(samples, 3 * 250 - 60, "deleted samples are not written again");
+    em_db_close(db);
+    em_test_rmdir(dir);
+}
+
 Test(engine_db, a_block_replaced_by_an_interrupted_compaction_is_removed_at_open)
 {
     char dir[256];
