@@ -65,7 +65,7 @@ int db_write_block(em_db_t *db, em_series_set_t *set, int64_t mint, int64_t maxt
     if (meta.num_series == 0) {
         /* Nothing left (everything deleted): Prometheus marks such a block deletable; we never keep it. */
         em_block_meta_fini(&meta);
-        em_remove_all(path, NULL);
+        em_block_remove_dir(path, NULL);
         if (out)
             *out = NULL;
         return EM_OK;

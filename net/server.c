@@ -417,6 +417,14 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
+    em_http_route(h, "/api/v1/query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query", api_query, s);
+    em_http_route(h, "/api/v1/query_range", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_range", api_query_range, s);
+    em_http_route(h, "/api/v1/format_query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/format_query", api_format_query, s);
+    em_http_route(h, "/api/v1/query_exemplars", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_exemplars",
+                  api_query_exemplars, s);
+    em_http_route(h, "/api/v1/series", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/series", api_series, s);
+    em_http_route(h, "/api/v1/labels", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/labels", api_labels, s);
+    em_http_route(h, "/api/v1/label/*", EM_HTTP_GET, "/api/v1/label/:name/values", api_label_values, s);
     em_http_route(h, "/api/v1/status/tsdb", EM_HTTP_GET, "/api/v1/status/tsdb", api_status_tsdb, s);
     em_http_route(h, "/api/v1/admin/tsdb/delete_series", EM_HTTP_POST | EM_HTTP_PUT,
                   "/api/v1/admin/tsdb/delete_series", api_admin_delete_series, s);
@@ -476,6 +484,12 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
                               em_rcu_thread_offline);
     s->ingest_pool = em_workpool_new("ingest", 2, 4096, em_rcu_thread_online, em_rcu_thread_offline);
     s->metadata = em_metastore_new();
+    em_query_engine_opts_t qo = {.lookback_ms = o->lookback_delta_ms,
+                                 .max_samples = o->query_max_samples,
+                                 .timeout_ms = o->query_timeout_ms,
+                                 .max_concurrency = o->query_max_concurrency,
+                                 .features = o->promql};
+    s->engine = em_query_engine_new(&qo);
     em_http_opts_t ho = {.listen = s->o.listen,
                          .n_threads = o->http_threads > 0 ? o->http_threads : 2,
                          .max_body_bytes = o->max_body_bytes,
@@ -555,6 +569,7 @@ void em_server_stop(em_server_t *s)
     em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
     em_metastore_free(s->metadata);
+    em_query_engine_free(s->engine);
     if (s->db) {
         em_db_close(s->db);
         em_info("main", "Storage closed");

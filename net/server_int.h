@@ -17,6 +17,7 @@
 #include "engine/querier.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "query/eval.h"
 
 struct em_server {
     em_server_opts_t o; /* strings owned (copied at start) */
@@ -35,6 +36,7 @@ struct em_server {
     bool storage_failed;
     em_db_t *db;     /* set once by the storage thread before 'ready' */
     em_head_t *head; /* em_db_head(db): appends go here */
+    em_query_engine_t *engine; /* PromQL; Thread: any (it serialises itself) */
 
     /* Locks: config_mu. */
     pthread_mutex_t config_mu;

@@ -58,10 +58,11 @@ typedef enum {
     EM_VTYPE_STRING,
 } em_vtype_t;
 
-/* Prometheus's DocumentedType: "scalar", "instant vector", "range vector", "string", "none". */
+/* Prometheus's DocumentedType: "scalar", "instant vector", "range vector", "string", "none". Returns a
+ * static string. Thread: any. */
 const char *em_vtype_doc(em_vtype_t t);
 /* Prometheus's ValueType string as the API's resultType shows it: "scalar", "vector", "matrix",
- * "string", "none". */
+ * "string", "none". Returns a static string. Thread: any. */
 const char *em_vtype_name(em_vtype_t t);
 
 /* ---- operators ---- */
@@ -97,9 +98,12 @@ typedef enum {
     EM_OP_MAX_OF, /* max_of(a, b) */
 } em_op_t;
 
-/* The operator as PromQL spells it ("+", "and", "atan2", "step", ...). */
+/* The operator as PromQL spells it ("+", "and", "atan2", "step", ...); a static string, "" for
+ * EM_OP_NONE. Thread: any. */
 const char *em_op_str(em_op_t op);
+/* == != > < >= <= */
 bool em_op_is_comparison(em_op_t op);
+/* and or unless */
 bool em_op_is_set(em_op_t op);
 
 typedef enum {
@@ -120,8 +124,10 @@ typedef enum {
     EM_AGG__COUNT
 } em_agg_op_t;
 
+/* The aggregation's name ("sum", "count_values", ...); a static string. Thread: any. */
 const char *em_agg_op_str(em_agg_op_t op);
-/* topk, bottomk, count_values, quantile, limitk, limit_ratio take a parameter before the vector. */
+/* topk, bottomk, count_values, quantile, limitk, limit_ratio take a parameter before the vector.
+ * Thread: any. */
 bool em_agg_op_has_param(em_agg_op_t op);
 
 /* ---- functions ---- */
@@ -383,17 +389,19 @@ typedef struct em_ast {
  * its reset. NULL accepted. Thread: owner. */
 void em_ast_fini(em_ast_t *ast);
 
-/* The value type 'n' evaluates to (Prometheus's Expr.Type()). Thread: any. */
+/* The value type 'n' evaluates to (Prometheus's Expr.Type()); EM_VTYPE_NONE for NULL. Thread: any. */
 em_vtype_t em_node_type(const em_node_t *n);
 
-/* Allocate a zeroed node of 'kind' in 'a' (for the parser and for evaluator rewrites). Thread: owner
- * of 'a'. */
+/* Allocate a zeroed node of 'kind' in 'a' (for the parser and for evaluator rewrites); never NULL (the
+ * arena aborts on out of memory). The node lives until the arena's reset. Thread: owner of 'a'. */
 em_node_t *em_node_new(em_arena_t *a, em_node_kind_t kind, uint32_t pos_start, uint32_t pos_end);
 
-/* Register a matcher allocated in the tree's arena so em_ast_fini releases it. Thread: owner. */
+/* Register a matcher initialised in memory from the tree's arena 'a', so em_ast_fini releases what
+ * em_matcher_init allocated; the tree takes that responsibility. Thread: owner. */
 void em_ast_own_matcher(em_ast_t *ast, em_arena_t *a, em_matcher_t *m);
 
-/* Strip EM_NODE_PAREN and EM_NODE_STEP_INVARIANT wrappers. */
+/* Strip EM_NODE_PAREN and EM_NODE_STEP_INVARIANT wrappers; returns a node of the same tree (NULL for
+ * NULL). Thread: any. */
 const em_node_t *em_node_unwrap(const em_node_t *n);
 
 #endif

@@ -14,11 +14,17 @@
 #include "engine/chunk.h"
 #include "query/eval_int.h"
 
+/* Evaluation scratch memory (intermediate matrices) comes from arenas the engine keeps between queries,
+ * rewound to a budget after each: a busy server stops paying page faults for every query. */
+#define SCRATCH_KEEP_BYTES ((size_t)256 << 20)
+
 struct em_query_engine {
     em_query_engine_opts_t o;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int running; /* guarded by mu */
+    em_arena_t *scratch; /* guarded by mu: max_concurrency idle arenas */
+    bool *scratch_busy;
 };
 
 em_query_engine_t *em_query_engine_new(const em_query_engine_opts_t *opts)
@@ -38,6 +44,10 @@ em_query_engine_t *em_query_engine_new(const em_query_engine_opts_t *opts)
         e->o.default_subquery_step_ms = 60 * 1000;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    e->scratch = em_calloc((size_t)e->o.max_concurrency, sizeof *e->scratch);
+    e->scratch_busy = em_calloc((size_t)e->o.max_concurrency, sizeof *e->scratch_busy);
+    for (int i = 0; i < e->o.max_concurrency; i++)
+        em_arena_init(&e->scratch[i]);
     return e;
 }
 
@@ -45,6 +55,10 @@ void em_query_engine_free(em_query_engine_t *e)
 {
     if (!e)
         return;
+    for (int i = 0; i < e->o.max_concurrency; i++)
+        em_arena_fini(&e->scratch[i]);
+    free(e->scratch);
+    free(e->scratch_busy);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -429,113 +443,150 @@ int64_t ev_at_time(ev_t *ev, const em_at_t *at, bool *has)
 
 /* ---- selectors ---- */
 
-em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                             int64_t range_ms)
+void ev_storage_close(ev_storage_t *st)
 {
-    em_matrix_t m = {0};
-    em_querier_t *q = NULL;
-    em_series_set_t *set = NULL;
-    em_sample_iter_t *it = NULL;
+    em_sample_iter_free(st->it);
+    st->it = NULL;
+    em_series_set_close(st->set);
+    st->set = NULL;
+    em_querier_close(st->q);
+    st->q = NULL;
+}
+
+static void storage_fail(ev_t *ev, int rc, em_err_t *err)
+{
+    ev_storage_close(ev->st);
+    ev_fail(ev, rc == EM_OK ? EM_EIO : rc, EM_QERR_INTERNAL, "expanding series: %s",
+            err->msg[0] ? err->msg : em_strerror(rc));
+}
+
+void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
+                    int64_t range_ms, ev_series_fn fn, void *ctx)
+{
+    ev_storage_t *st = ev->st;
     em_err_t err;
     em_err_clear(&err);
-    int rc = em_queryable_querier(ev->qa, mint, maxt, &q, &err);
+    int rc = em_queryable_querier(ev->qa, mint, maxt, &st->q, &err);
     if (rc != EM_OK)
-        goto fail;
+        storage_fail(ev, rc, &err);
     em_select_hints_t hints = {.start_ms = mint, .end_ms = maxt, .step_ms = ev->start == ev->end ? 0 : ev->interval,
                                .func = func, .range_ms = range_ms};
-    rc = em_querier_select(q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers, &set, &err);
+    rc = em_querier_select(st->q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers, &st->set,
+                           &err);
     if (rc != EM_OK)
-        goto fail;
-    size_t total = 0;
-    while ((rc = em_series_set_next(set)) == EM_OK) {
-        em_labels_t ls = em_series_set_labels(set);
-        em_series_t *s = em_matrix_push(ev->a, &m);
-        s->labels = em_labels_copy(&ls, ev->a);
-        rc = em_series_set_samples(set, &it);
+        storage_fail(ev, rc, &err);
+    int64_t total = 0;
+    while ((rc = em_series_set_next(st->set)) == EM_OK) {
+        em_labels_t ls = em_series_set_labels(st->set);
+        rc = em_series_set_samples(st->set, &st->it);
         if (rc != EM_OK)
-            goto fail;
-        while ((rc = em_sample_iter_next(it)) == EM_OK) {
+            storage_fail(ev, rc, &err);
+        size_t n = 0;
+        while ((rc = em_sample_iter_next(st->it)) == EM_OK) {
             int64_t t;
             double v;
-            em_sample_iter_at(it, &t, &v);
+            em_sample_iter_at(st->it, &t, &v);
             if (t < mint)
                 continue;
             if (t > maxt)
                 break;
-            em_series_push(ev->a, s, t, v);
+            if (n == st->scratch_cap) {
+                st->scratch_cap = st->scratch_cap ? st->scratch_cap * 2 : 1024;
+                st->scratch = realloc(st->scratch, st->scratch_cap * sizeof *st->scratch);
+                if (!st->scratch)
+                    abort();
+            }
+            st->scratch[n++] = (em_fpoint_t){t, v};
         }
-        em_sample_iter_free(it);
-        it = NULL;
+        em_sample_iter_free(st->it);
+        st->it = NULL;
         if (rc < 0)
-            goto fail;
-        total += s->n;
-        if (s->n == 0)
-            m.n--;
-        if ((ev->tick++ & 255) == 0 && ((ev->cancel && *ev->cancel) ||
-                                        (ev->deadline_ns && now_ns() > ev->deadline_ns)))
-            break; /* ev_check below reports it once storage is closed */
+            storage_fail(ev, rc, &err);
+        total += (int64_t)n;
+        if (total > ev->max_samples) {
+            ev_storage_close(st);
+            ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
+                    "query processing would load too many samples into memory in query execution");
+        }
+        if (n)
+            fn(ev, &ls, st->scratch, n, ctx);
     }
     if (rc < 0) {
-        const char *d = set->ops->err ? set->ops->err(set) : NULL;
+        const char *d = st->set->ops->err ? st->set->ops->err(st->set) : NULL;
         if (d)
             em_err_set(&err, rc, "%s", d);
-        goto fail;
+        storage_fail(ev, rc, &err);
     }
-    em_series_set_close(set);
-    em_querier_close(q);
-    ev->tick = 0;
-    ev_check(ev);
-    if ((int64_t)total > ev->max_samples)
+    ev_storage_close(st);
+}
+
+static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx)
+{
+    em_matrix_t *m = ctx;
+    em_series_t *s = em_matrix_push(ev->a, m);
+    s->labels = em_labels_copy(ls, ev->a);
+    s->pts = em_arena_alloc(ev->a, n * sizeof *pts);
+    memcpy(s->pts, pts, n * sizeof *pts);
+    s->n = s->cap = n;
+}
+
+em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
+                             int64_t range_ms)
+{
+    em_matrix_t m = {0};
+    ev_select_each(ev, vs, mint, maxt, func, range_ms, collect_series, &m);
+    return m;
+}
+
+typedef struct vs_ctx {
+    em_matrix_t out;
+    bool has_at, want_ts;
+    int64_t at, off, total;
+} vs_ctx_t;
+
+/* One series of an instant vector selector: the newest sample in (ref - lookback, ref] per step. */
+static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctxp)
+{
+    vs_ctx_t *c = ctxp;
+    size_t steps = ev_steps(ev);
+    em_series_t s = {0};
+    size_t j = 0;
+    for (size_t k = 0; k < steps; k++) {
+        int64_t ts = ev->start + (int64_t)k * ev->interval;
+        int64_t ref = (c->has_at ? c->at : ts) - c->off;
+        while (j < n && pts[j].t <= ref)
+            j++;
+        if (j == 0)
+            continue;
+        const em_fpoint_t *p = &pts[j - 1];
+        if (p->t <= ref - ev->lookback_ms || ev_is_stale(p->v))
+            continue;
+        if (!s.pts)
+            s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
+        s.pts[s.n++] = (em_fpoint_t){ts, c->want_ts ? (double)p->t / 1000 : p->v};
+    }
+    if (s.n) {
+        s.labels = em_labels_copy(ls, ev->a);
+        c->total += (int64_t)s.n;
+        *em_matrix_push(ev->a, &c->out) = s;
+    }
+    if (c->total > ev->max_samples) {
+        ev_storage_close(ev->st);
         ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
                 "query processing would load too many samples into memory in query execution");
-    return m;
-fail:
-    em_sample_iter_free(it);
-    em_series_set_close(set);
-    em_querier_close(q);
-    ev_fail(ev, rc == EM_OK ? EM_EIO : rc, EM_QERR_INTERNAL, "expanding series: %s",
-            err.msg[0] ? err.msg : em_strerror(rc));
+    }
+    ev_check(ev);
 }
 
 em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts)
 {
     const em_vector_sel_t *vs = &n->vs;
-    int64_t off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
-    bool has_at;
-    int64_t at = ev_at_time(ev, &vs->at, &has_at);
-    int64_t lo = (has_at ? at : ev->start) - off, hi = (has_at ? at : ev->end) - off;
-    em_matrix_t raw = ev_load_selector(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0);
-    em_matrix_t out = {0};
-    size_t steps = ev_steps(ev);
-    int64_t total = 0;
-    for (size_t i = 0; i < raw.n; i++) {
-        ev_check(ev);
-        const em_series_t *r = &raw.v[i];
-        em_series_t s = {.labels = r->labels};
-        size_t j = 0;
-        for (size_t k = 0; k < steps; k++) {
-            int64_t ts = ev->start + (int64_t)k * ev->interval;
-            int64_t ref = (has_at ? at : ts) - off;
-            while (j < r->n && r->pts[j].t <= ref)
-                j++;
-            if (j == 0)
-                continue;
-            const em_fpoint_t *p = &r->pts[j - 1];
-            if (p->t <= ref - ev->lookback_ms || ev_is_stale(p->v))
-                continue;
-            if (!s.pts)
-                s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
-            s.pts[s.n++] = (em_fpoint_t){ts, want_ts ? (double)p->t / 1000 : p->v};
-        }
-        if (s.n) {
-            total += (int64_t)s.n;
-            *em_matrix_push(ev->a, &out) = s;
-        }
-    }
-    if (total > ev->max_samples)
-        ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
-                "query processing would load too many samples into memory in query execution");
-    return out;
+    vs_ctx_t c = {.want_ts = want_ts};
+    c.off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
+    c.at = ev_at_time(ev, &vs->at, &c.has_at);
+    int64_t lo = (c.has_at ? c.at : ev->start) - c.off, hi = (c.has_at ? c.at : ev->end) - c.off;
+    ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, vs_series, &c);
+    return c.out;
 }
 
 /* A matrix selector outside a function: only in instant queries (the API shows the raw samples). */
@@ -676,13 +727,15 @@ static void finish_matrix(ev_t *ev, em_query_result_t *r, em_matrix_t m, em_vtyp
             m = ev_merge_same_labels(ev, m);
     }
     r->type = type;
-    r->series = em_arena_alloc(ev->a, (m.n ? m.n : 1) * sizeof *r->series);
+    /* The result outlives the scratch arena: copy it into the result's own. */
+    r->series = em_arena_alloc(&r->arena, (m.n ? m.n : 1) * sizeof *r->series);
     size_t k = 0;
     for (size_t i = 0; i < m.n; i++) {
         if (m.v[i].n == 0)
             continue;
-        r->series[k].labels = m.v[i].labels;
-        r->series[k].pts = (em_qpoint_t *)m.v[i].pts; /* same layout: {int64 t; double v} */
+        r->series[k].labels = em_labels_copy(&m.v[i].labels, &r->arena);
+        r->series[k].pts = em_arena_alloc(&r->arena, m.v[i].n * sizeof *r->series[k].pts);
+        memcpy(r->series[k].pts, m.v[i].pts, m.v[i].n * sizeof *r->series[k].pts); /* same layout */
         r->series[k].n_pts = m.v[i].n;
         k++;
     }
@@ -700,6 +753,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     em_arena_init(&r->arena);
     *out = r;
     ev_annos_t annos = {0};
+    ev_storage_t storage = {0};
     jmp_buf jb;
     em_ast_t *ast = NULL;
     em_err_t err;
@@ -725,9 +779,14 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     while (e->running >= e->o.max_concurrency)
         pthread_cond_wait(&e->cv, &e->mu);
     e->running++;
+    int slot = 0;
+    while (e->scratch_busy[slot])
+        slot++;
+    e->scratch_busy[slot] = true;
+    em_arena_t *scratch = &e->scratch[slot];
     pthread_mutex_unlock(&e->mu);
 
-    ev_t ev = {.a = &r->arena,
+    ev_t ev = {.a = scratch,
                .start = start,
                .end = end,
                .interval = range ? step : 1,
@@ -743,7 +802,8 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
                .delayed_name_removal = e->o.features.delayed_name_removal,
                .ast = ast,
                .jb = &jb,
-               .annos = &annos};
+               .annos = &annos,
+               .st = &storage};
     rc = EM_OK;
     if (setjmp(jb) == 0) {
         if (type == EM_VTYPE_STRING) {
@@ -770,16 +830,24 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
         rc = ev.err_code ? ev.err_code : EM_EINVAL;
         r->type = EM_VTYPE_NONE;
         r->err_kind = ev.err_kind;
-        r->err = ev.err_msg;
+        r->err = em_arena_strdup(&r->arena, ev.err_msg ? ev.err_msg : "");
         r->series = NULL;
         r->n_series = 0;
     }
-    r->warnings = annos.warn;
+    ev_storage_close(&storage); /* after an error unwound through a selector callback */
+    free(storage.scratch);
     r->n_warnings = annos.n_warn;
-    r->infos = annos.info;
+    r->warnings = em_arena_alloc(&r->arena, (annos.n_warn + 1) * sizeof *r->warnings);
+    for (size_t i = 0; i < annos.n_warn; i++)
+        r->warnings[i] = em_arena_strdup(&r->arena, annos.warn[i]);
     r->n_infos = annos.n_info;
+    r->infos = em_arena_alloc(&r->arena, (annos.n_info + 1) * sizeof *r->infos);
+    for (size_t i = 0; i < annos.n_info; i++)
+        r->infos[i] = em_arena_strdup(&r->arena, annos.info[i]);
     em_ast_fini(ast);
+    em_arena_rewind(scratch, SCRATCH_KEEP_BYTES);
     pthread_mutex_lock(&e->mu);
+    e->scratch_busy[slot] = false;
     e->running--;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);

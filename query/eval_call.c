@@ -204,25 +204,113 @@ static bool name_in(const char *name, const char *const *list, size_t n)
 static em_matrix_t absent_over_time_result(ev_t *ev, const em_node_t *n, const em_matrix_t *mat);
 static em_labels_t absent_labels(ev_t *ev, const em_node_t *a);
 
+typedef struct range_ctx {
+    const em_node_t *n;
+    size_t mi;
+    em_func_id_t id;
+    em_matrix_t params[EM_FUNC_MAX_ARGS];
+    int64_t range, off, at, ext_lo, ext_hi;
+    bool has_at, keep_name;
+    rctx_t c;
+    size_t scratch_cap;
+    em_matrix_t out;
+} range_ctx_t;
+
+/* One input series of a range-vector function: slide the window over its samples step by step. */
+static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool drop_name, em_fpoint_t *pts,
+                         size_t n_pts)
+{
+    const em_node_t *n = rc->n;
+    em_func_id_t id = rc->id;
+    /* stale markers never enter a window */
+    size_t k = 0;
+    for (size_t j = 0; j < n_pts; j++)
+        if (!ev_is_stale(pts[j].v))
+            pts[k++] = pts[j];
+    n_pts = k;
+    if (n_pts > rc->scratch_cap) {
+        rc->scratch_cap = n_pts * 2;
+        rc->c.scratch = em_arena_alloc(ev->a, rc->scratch_cap * sizeof(double));
+    }
+    size_t steps = ev_steps(ev);
+    em_series_t o = {.drop_name = drop_name};
+    size_t lo = 0, hi = 0;
+    for (size_t s = 0; s < steps; s++) {
+        int64_t ts = ev->start + (int64_t)s * ev->interval;
+        int64_t ref = (rc->has_at ? rc->at : ts) - rc->off;
+        int64_t wlo = ref - rc->range - rc->ext_lo, whi = ref + rc->ext_hi;
+        while (lo < n_pts && pts[lo].t <= wlo)
+            lo++;
+        if (hi < lo)
+            hi = lo;
+        while (hi < n_pts && pts[hi].t <= whi)
+            hi++;
+        if (hi == lo)
+            continue;
+        rc->c.ts = ts;
+        rc->c.range_start = ref - rc->range;
+        rc->c.range_end = ref;
+        for (size_t a = 0, pi = 0; a < n->call.n_args; a++) {
+            if (a == rc->mi)
+                continue;
+            double v = ev_scalar_at(&rc->params[a], s, ts);
+            if (pi++ == 0)
+                rc->c.p = v;
+            else
+                rc->c.p2 = v;
+        }
+        if (id == EM_FN_QUANTILE_OVER_TIME && (isnan(rc->c.p) || rc->c.p < 0 || rc->c.p > 1)) {
+            char b[EM_FLOAT_BUF];
+            ev_warn(ev, "PromQL warning: quantile value should be between 0 and 1, got %s", gfmt(rc->c.p, b));
+        }
+        double v;
+        if (range_fn(ev, &rc->c, pts + lo, hi - lo, &v)) {
+            if (!o.pts)
+                o.pts = em_arena_alloc(ev->a, (o.cap = steps) * sizeof *o.pts);
+            o.pts[o.n++] = (em_fpoint_t){ts, v};
+        }
+    }
+    if (!o.n)
+        return;
+    if ((id == EM_FN_RATE || id == EM_FN_INCREASE)) {
+        const char *name = em_labels_get(ls, EM_METRIC_NAME);
+        if (name && *name && !has_suffix(name, "_total") && !has_suffix(name, "_sum") &&
+            !has_suffix(name, "_count") && !has_suffix(name, "_bucket"))
+            ev_info(ev, "PromQL info: metric might not be a counter, name does not end in "
+                        "_total/_sum/_count/_bucket: \"%s\"",
+                    name);
+    }
+    o.labels = em_labels_copy(ls, ev->a);
+    if (!rc->keep_name)
+        ev_mark_drop(ev, &o.labels, &o.drop_name);
+    else if (o.drop_name && !ev->delayed_name_removal)
+        o.labels = ev_labels_drop_name(ev, &o.labels);
+    *em_matrix_push(ev->a, &rc->out) = o;
+    ev_check(ev);
+}
+
+static void range_series_cb(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx)
+{
+    range_series(ev, ctx, ls, false, pts, n);
+}
+
 static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
 {
     em_func_id_t id = n->call.func->id;
     const char *fname = n->call.func->name;
     const em_node_t *ma = arg(n, mi);
+    range_ctx_t rc = {.n = n, .mi = mi, .id = id};
     /* Scalar parameters, one value per step. */
-    em_matrix_t params[EM_FUNC_MAX_ARGS] = {{0}};
     for (size_t i = 0; i < n->call.n_args; i++)
         if (i != mi)
-            params[i] = ev_eval(ev, n->call.args[i]);
-    int64_t range, off;
-    bool has_at, anchored = false, smoothed = false;
-    int64_t at;
-    em_matrix_t raw;
+            rc.params[i] = ev_eval(ev, n->call.args[i]);
+    bool anchored = false, smoothed = false;
+    rc.keep_name = id == EM_FN_LAST_OVER_TIME || id == EM_FN_FIRST_OVER_TIME;
     if (ma->kind == EM_NODE_MATRIX_SEL) {
         const em_vector_sel_t *vs = &ma->ms.vs->vs;
-        range = ev_duration(ev, ma->ms.range_ms, ma->ms.range_expr);
-        off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
-        at = ev_at_time(ev, &vs->at, &has_at);
+        rc.range = ev_duration(ev, ma->ms.range_ms, ma->ms.range_expr);
+        rc.off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
+        rc.at = ev_at_time(ev, &vs->at, &rc.has_at);
         anchored = vs->anchored;
         smoothed = vs->smoothed;
         if (anchored && !name_in(fname, anchored_ok, 5))
@@ -230,94 +318,26 @@ static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
                          fname);
         if (smoothed && !name_in(fname, smoothed_ok, 3))
             EV_EXEC_FAIL(ev, "smoothed modifier can only be used with: delta, increase, rate - not with %s", fname);
-        int64_t lo = (has_at ? at : ev->start) - off - range + 1, hi = (has_at ? at : ev->end) - off;
-        if (anchored || smoothed)
-            lo -= ev->lookback_ms;
-        if (smoothed)
-            hi += ev->lookback_ms;
-        raw = ev_load_selector(ev, vs, lo, hi, fname, range);
+        rc.ext_lo = (anchored || smoothed) ? ev->lookback_ms : 0;
+        rc.ext_hi = smoothed ? ev->lookback_ms : 0;
+        rc.c = (rctx_t){.id = id, .range_ms = rc.range, .anchored = anchored, .smoothed = smoothed};
+        int64_t lo = (rc.has_at ? rc.at : ev->start) - rc.off - rc.range + 1 - rc.ext_lo;
+        int64_t hi = (rc.has_at ? rc.at : ev->end) - rc.off + rc.ext_hi;
+        ev_select_each(ev, vs, lo, hi, fname, rc.range, range_series_cb, &rc);
     } else {
-        range = ev_duration(ev, ma->sq.range_ms, ma->sq.range_expr);
-        off = ev_duration(ev, ma->sq.offset_ms, ma->sq.offset_expr);
-        at = ev_at_time(ev, &ma->sq.at, &has_at);
-        raw = ev_subquery(ev, ma);
-    }
-    bool keep_name = id == EM_FN_LAST_OVER_TIME || id == EM_FN_FIRST_OVER_TIME;
-    size_t steps = ev_steps(ev);
-    em_matrix_t out = {0};
-    rctx_t c = {.id = id, .range_ms = range, .anchored = anchored, .smoothed = smoothed};
-    size_t max_n = 0;
-    for (size_t i = 0; i < raw.n; i++)
-        if (raw.v[i].n > max_n)
-            max_n = raw.v[i].n;
-    c.scratch = em_arena_alloc(ev->a, (max_n ? max_n : 1) * sizeof(double));
-    int64_t ext_lo = (anchored || smoothed) ? ev->lookback_ms : 0, ext_hi = smoothed ? ev->lookback_ms : 0;
-    for (size_t i = 0; i < raw.n; i++) {
-        ev_check(ev);
-        em_series_t *r = &raw.v[i];
-        /* stale markers never enter a window */
-        size_t k = 0;
-        for (size_t j = 0; j < r->n; j++)
-            if (!ev_is_stale(r->pts[j].v))
-                r->pts[k++] = r->pts[j];
-        r->n = k;
-        em_series_t o = {.labels = r->labels, .drop_name = r->drop_name};
-        if (!keep_name)
-            ev_mark_drop(ev, &o.labels, &o.drop_name);
-        else if (o.drop_name && !ev->delayed_name_removal)
-            o.labels = ev_labels_drop_name(ev, &o.labels);
-        size_t lo = 0, hi = 0;
-        for (size_t s = 0; s < steps; s++) {
-            int64_t ts = ev->start + (int64_t)s * ev->interval;
-            int64_t ref = (has_at ? at : ts) - off;
-            int64_t wlo = ref - range - ext_lo, whi = ref + ext_hi;
-            while (lo < r->n && r->pts[lo].t <= wlo)
-                lo++;
-            if (hi < lo)
-                hi = lo;
-            while (hi < r->n && r->pts[hi].t <= whi)
-                hi++;
-            if (hi == lo)
-                continue;
-            c.ts = ts;
-            c.range_start = ref - range;
-            c.range_end = ref;
-            for (size_t a = 0, pi = 0; a < n->call.n_args; a++) {
-                if (a == mi)
-                    continue;
-                double v = ev_scalar_at(&params[a], s, ts);
-                if (pi++ == 0)
-                    c.p = v;
-                else
-                    c.p2 = v;
-            }
-            if (id == EM_FN_QUANTILE_OVER_TIME && (isnan(c.p) || c.p < 0 || c.p > 1)) {
-                char b[EM_FLOAT_BUF];
-                ev_warn(ev, "PromQL warning: quantile value should be between 0 and 1, got %s", gfmt(c.p, b));
-            }
-            double v;
-            if (range_fn(ev, &c, r->pts + lo, hi - lo, &v)) {
-                if (!o.pts)
-                    o.pts = em_arena_alloc(ev->a, (o.cap = steps) * sizeof *o.pts);
-                o.pts[o.n++] = (em_fpoint_t){ts, v};
-            }
-        }
-        if ((id == EM_FN_RATE || id == EM_FN_INCREASE) && o.n) {
-            const char *name = em_labels_get(&r->labels, EM_METRIC_NAME);
-            if (name && *name && !has_suffix(name, "_total") && !has_suffix(name, "_sum") &&
-                !has_suffix(name, "_count") && !has_suffix(name, "_bucket"))
-                ev_info(ev, "PromQL info: metric might not be a counter, name does not end in "
-                            "_total/_sum/_count/_bucket: \"%s\"",
-                        name);
-        }
-        if (o.n)
-            *em_matrix_push(ev->a, &out) = o;
+        rc.range = ev_duration(ev, ma->sq.range_ms, ma->sq.range_expr);
+        rc.off = ev_duration(ev, ma->sq.offset_ms, ma->sq.offset_expr);
+        rc.at = ev_at_time(ev, &ma->sq.at, &rc.has_at);
+        rc.c = (rctx_t){.id = id, .range_ms = rc.range};
+        em_matrix_t raw = ev_subquery(ev, ma);
+        for (size_t i = 0; i < raw.n; i++)
+            range_series(ev, &rc, &raw.v[i].labels, raw.v[i].drop_name, raw.v[i].pts, raw.v[i].n);
     }
     if (id == EM_FN_ABSENT_OVER_TIME)
-        return absent_over_time_result(ev, n, &out);
+        return absent_over_time_result(ev, n, &rc.out);
     if (!ev->delayed_name_removal)
-        ev_check_dup_labels(ev, &out);
-    return out;
+        ev_check_dup_labels(ev, &rc.out);
+    return rc.out;
 }
 
 static em_matrix_t absent_over_time_result(ev_t *ev, const em_node_t *n, const em_matrix_t *mat)
@@ -954,6 +974,7 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n)
     case EM_FN_HISTOGRAM_SUM:
         return call_native_only(ev, n);
     case EM_FN_INFO:
+        return ev_call_info(ev, n);
     case EM_FN_START_TIMESTAMP:
         ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION, "function %s is not supported", n->call.func->name);
     default:

@@ -22,6 +22,16 @@ typedef struct ev_annos {
     size_t n_info, cap_info;
 } ev_annos_t;
 
+/* Storage handles open while a selector streams its series: closed by the query's entry point if an
+ * error unwinds through a callback. */
+typedef struct ev_storage {
+    em_querier_t *q;
+    em_series_set_t *set;
+    em_sample_iter_t *it;
+    em_fpoint_t *scratch; /* one series' samples, reused (heap, freed at the end of the query) */
+    size_t scratch_cap;
+} ev_storage_t;
+
 typedef struct ev {
     em_arena_t *a;
     int64_t start, end, interval; /* this (sub)evaluation's steps; interval >= 1 */
@@ -39,6 +49,7 @@ typedef struct ev {
     em_qerr_kind_t err_kind;
     const char *err_msg;
     ev_annos_t *annos;
+    ev_storage_t *st;
     unsigned tick;
 } ev_t;
 
@@ -46,6 +57,8 @@ __attribute__((noreturn, format(printf, 4, 5))) void ev_fail(ev_t *ev, int code,
                                                              const char *fmt, ...);
 #define EV_EXEC_FAIL(ev, ...) ev_fail((ev), EM_EINVAL, EM_QERR_EXECUTION, __VA_ARGS__)
 void ev_check(ev_t *ev);
+/* Close what ev_select_each left open (after an error). */
+void ev_storage_close(ev_storage_t *st);
 void ev_warn(ev_t *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ev_info(ev_t *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -103,7 +116,13 @@ em_matrix_t ev_merge_same_labels(ev_t *ev, em_matrix_t m);
 em_matrix_t ev_binary(ev_t *ev, const em_node_t *n);
 em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n);
 em_matrix_t ev_call(ev_t *ev, const em_node_t *n);
-/* Selectors (eval.c), for the call code. */
+em_matrix_t ev_call_info(ev_t *ev, const em_node_t *n);
+/* Selectors (eval.c), for the call code. ev_select_each streams the series matching vs with their
+ * samples in [mint, maxt] (stale markers included) to fn, one at a time; labels and samples are valid
+ * only during the call (copy what you keep). */
+typedef void (*ev_series_fn)(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx);
+void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
+                    int64_t range_ms, ev_series_fn fn, void *ctx);
 em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
                              int64_t range_ms);
 em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts);

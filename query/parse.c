@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/duration.h"
@@ -241,11 +242,23 @@ static bool number_value(parser_t *p, const token_t *t, double *out)
         for (size_t i = 0; i < n; i++)
             if (s[i] != '_')
                 tmp[k++] = s[i];
+        tmp[k] = '\0';
         bool word = (s[0] | 0x20) == 'i' || (s[0] | 0x20) == 'n'; /* Inf, NaN */
-        if (em_parse_float(tmp, k, out)) {
-            if (!isinf(*out) || word)
+        if (word) {
+            if (em_parse_float(tmp, k, out))
                 return true;
-            why = "value out of range"; /* Go's ParseFloat refuses what overflows to infinity */
+        } else {
+            /* strtod, not em_parse_float: literals may be longer than its buffer. The lexer only lets
+             * decimal digits, one '.', and an exponent through here. */
+            char *end;
+            double v = strtod(tmp, &end);
+            if (*end == '\0' && end != tmp) {
+                if (!isinf(v)) {
+                    *out = v;
+                    return true;
+                }
+                why = "value out of range"; /* Go's ParseFloat refuses what overflows to infinity */
+            }
         }
     }
     em_buf_t b = EM_BUF_INIT;

@@ -138,6 +138,12 @@ static void put_number(em_buf_t *b, const em_node_t *n)
         put_duration_seconds(b, n->number.v);
         return;
     }
+    /* Prometheus prints +Inf as "+Inf", which parses back as a unary plus (and `+Inf ^ 2` grows a '+'
+     * with every round trip); "Inf" is the same number and keeps the round trip exact. */
+    if (isinf(n->number.v) && n->number.v > 0) {
+        em_buf_puts(b, "Inf");
+        return;
+    }
     char f[EM_FLOAT_BUF];
     em_buf_append(b, f, em_fmt_float(n->number.v, 'f', f));
 }

@@ -1277,7 +1277,10 @@ int em_promqltest_run(const char *const *paths, size_t n_paths, const em_promqlt
             names[n] = malloc(pl);
             if (!names[n])
                 abort();
-            snprintf(names[n], pl, "%s/%s", paths[i], de->d_name);
+            size_t dl = strlen(paths[i]);
+            while (dl > 1 && paths[i][dl - 1] == '/')
+                dl--;
+            snprintf(names[n], pl, "%.*s/%s", (int)dl, paths[i], de->d_name);
             n++;
         }
         closedir(d);
