@@ -71,7 +71,9 @@
  * the series in ref order -- which is label order -- and skips series with no chunk in [mint, maxt].
  * samples() decodes chunks lazily (engine/chunk.h) and trims to [mint, maxt]; chunks() hands out the
  * mapped chunk bytes without copying. Tombstones hide samples: samples() skips deleted ones, chunks()
- * re-encodes a chunk that a deleted interval touches (so compaction drops deleted data).
+ * re-encodes a chunk that a deleted interval touches (so compaction drops deleted data). Native
+ * histogram chunks found in Prometheus blocks are not decoded: samples() skips them (Ember has no
+ * histogram samples), chunks() hands them out unchanged, so compaction keeps them.
  *
  * LIFETIME. A block is reference counted. em_block_open returns it with one reference (the opener's);
  * each querier holds another until closed. em_block_mark_deleted asks for the directory to be removed:
@@ -223,9 +225,10 @@ int em_block_writer_add_sample_iter(em_block_writer_t *w, const em_labels_t *ls,
                                     em_err_t *err);
 /* Add one series from its chunks in time order, non-overlapping (consumed, not freed); chunks are
  * copied byte for byte (not decoded: their mint/maxt are trusted) unless they reach outside the block's
- * range, when the samples inside are re-encoded; empty chunks are skipped. As add_samples, plus
- * EM_ECORRUPT for chunks that overlap or are out of order or a re-encoded chunk that does not decode,
- * and EM_EUNSUPPORTED for an encoding other than XOR. */
+ * range, when the samples inside are re-encoded; empty chunks are skipped. Chunks of other encodings
+ * (Prometheus's native histograms) are copied likewise, but dropped when they reach outside the range
+ * (Ember cannot re-encode them). As add_samples, plus EM_ECORRUPT for chunks that overlap or are out of
+ * order or a re-encoded chunk that does not decode. */
 int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, em_chunk_iter_t *it,
                                    em_err_t *err);
 
