@@ -177,18 +177,25 @@ typedef struct em_tombstones {
     size_t n, cap;
 } em_tombstones_t;
 
+/* An empty table owning nothing / free everything and re-init (safe twice). Thread: owner. */
 void em_tombstones_init(em_tombstones_t *t);
 void em_tombstones_fini(em_tombstones_t *t);
-/* Add [mint, maxt] to series 'ref', merging with what is there. Thread: owner. */
+/* Add [mint, maxt] to series 'ref', merging overlapping and adjacent intervals (Prometheus's
+ * Intervals.Add). O(n_refs) for a new ref, O(intervals of ref) otherwise. Thread: owner. */
 void em_tombstones_add(em_tombstones_t *t, uint64_t ref, int64_t mint_ms, int64_t maxt_ms);
-/* The intervals of 'ref', or NULL. Thread: any (read-only). */
+/* The intervals of 'ref' (binary search), or NULL; valid until the next add or fini. Thread: any reader
+ * of a table nobody modifies. */
 const em_tombstone_t *em_tombstones_get(const em_tombstones_t *t, uint64_t ref);
-/* Total number of intervals (meta.json's numTombstones). */
+/* Total number of intervals (meta.json's numTombstones). Thread: as get. */
 uint64_t em_tombstones_count(const em_tombstones_t *t);
-/* Encode the file / decode it (EM_ECORRUPT with the offset on bad magic, version, CRC, truncation). */
+/* Append the file's bytes to 'out'. Thread: as get. */
 void em_tombstones_encode(const em_tombstones_t *t, em_buf_t *out);
+/* Decode a whole file: EM_OK (*out filled, the caller finis it) or EM_ECORRUPT naming the offset (bad
+ * magic, version, CRC, truncation, maxt < mint); *out untouched on error. Thread: any. */
 int em_tombstones_decode(const uint8_t *p, size_t n, em_tombstones_t *out, em_err_t *err);
-/* <dir>/tombstones: read (a missing file is an empty table, as in Prometheus) / write atomically. */
+/* <dir>/tombstones: read (a missing file is an empty table, as in Prometheus; errors name the file) /
+ * write atomically (temporary file, fsync, rename, fsync the directory). EM_OK, EM_ECORRUPT, EM_EIO.
+ * Thread: any. */
 int em_tombstones_read(const char *dir, em_tombstones_t *out, em_err_t *err);
 int em_tombstones_write(const char *dir, const em_tombstones_t *t, em_err_t *err);
 
