@@ -576,20 +576,26 @@ typedef struct bsamples {
     int state;                  /* EM_OK while going; EM_DONE or an error (sticky) */
 } bsamples_t;
 
+/* Open the next float chunk. Native histogram chunks of Prometheus blocks are skipped: Ember has no
+ * histogram samples to return (chunks() still hands them out, so compaction keeps them). */
 static int bs_open_next(bsamples_t *s)
 {
     em_sample_iter_free(s->cur);
     s->cur = NULL;
-    if (s->next_chunk >= s->n)
-        return EM_DONE;
-    const em_index_chunk_t *c = &s->chunks[s->next_chunk++];
-    const uint8_t *data;
-    size_t len;
-    uint8_t enc;
-    if (chunk_at(s->b, c->ref, &data, &len, &enc, NULL) != EM_OK || enc != EM_CHUNK_XOR)
-        return EM_ECORRUPT;
-    s->cur = em_xor_sample_iter_new(data, len, 0, s->mint, s->maxt);
-    return EM_OK;
+    for (;;) {
+        if (s->next_chunk >= s->n)
+            return EM_DONE;
+        const em_index_chunk_t *c = &s->chunks[s->next_chunk++];
+        const uint8_t *data;
+        size_t len;
+        uint8_t enc;
+        if (chunk_at(s->b, c->ref, &data, &len, &enc, NULL) != EM_OK)
+            return EM_ECORRUPT;
+        if (enc != EM_CHUNK_XOR)
+            continue;
+        s->cur = em_xor_sample_iter_new(data, len, 0, s->mint, s->maxt);
+        return EM_OK;
+    }
 }
 
 static int bs_next(em_sample_iter_t *it)
@@ -962,6 +968,8 @@ int em_block_verify(em_block_t *b, em_err_t *err)
             uint8_t enc;
             if ((rc = chunk_at(b, s.chunks[k].ref, &data, &len, &enc, err)) != EM_OK)
                 break;
+            if (enc != EM_CHUNK_XOR)
+                continue; /* a native histogram chunk: its CRC held; Ember does not decode them */
             size_t n = em_xor_num_samples(data, len);
             int64_t *ts = em_malloc((n + 1) * sizeof(*ts));
             int drc = EM_OK;
