@@ -365,9 +365,13 @@ Test(engine_db, a_query_open_before_a_cut_still_sees_the_data_the_head_hands_ove
     maint_arg_t a = {.db = db};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, maint_thread, &a), 0);
-    usleep(300000);
-    cr_assert(!atomic_load(&a.done), "the truncation waits for the open query");
+    /* The first block gets written (bounded wait: the machine may be busy)... */
+    for (int i = 0; i < 1000 && n_blocks(db, NULL) == 0; i++)
+        usleep(10000);
     cr_assert_geq(n_blocks(db, NULL), 1, "the block is written meanwhile");
+    /* ...but the truncation after it waits for the open query. */
+    usleep(200000);
+    cr_assert(!atomic_load(&a.done), "the truncation waits for the open query");
     /* The query was opened before any block existed: everything must still come from the head. */
     em_matcher_t m;
     cr_assert_eq(em_matcher_init(&m, EM_MATCH_EQ, "__name__", "m", NULL), EM_OK);
