@@ -262,6 +262,11 @@ int em_block_write_set(const char *parent_dir, const em_block_writer_opts_t *o, 
  * a crash. Returns EM_OK or EM_EIO. Thread: any, before blocks are written there. */
 int em_block_cleanup_tmp(const char *parent_dir, em_err_t *err);
 
+/* Remove a block directory so that a crash half-way never leaves a half block under its ULID name: it
+ * is renamed to <dir>.tmp-for-deletion first (which em_block_cleanup_tmp removes), as Prometheus does.
+ * EM_OK or EM_EIO. Thread: any. */
+int em_block_remove_dir(const char *dir, em_err_t *err);
+
 /* ---- reading ---- */
 
 typedef struct em_block em_block_t;

@@ -147,7 +147,8 @@ static int open_segments(em_block_t *b, em_err_t *err)
             names[n++] = em_strdup(e->d_name);
         }
     closedir(d);
-    qsort(names, n, sizeof(*names), seg_name_cmp);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), seg_name_cmp);
     int rc = EM_OK;
     b->segs = em_calloc(n + 1, sizeof(*b->segs));
     for (size_t i = 0; i < n && rc == EM_OK; i++) {
@@ -184,7 +185,7 @@ static void block_free(em_block_t *b)
         unmap_file(&b->segs[i]);
     free(b->segs);
     if (atomic_load(&b->deleted))
-        em_remove_all(b->dir, NULL);
+        em_block_remove_dir(b->dir, NULL);
     tomb_release(b->tomb);
     em_block_meta_fini(&b->meta);
     pthread_mutex_destroy(&b->mu);

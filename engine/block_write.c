@@ -820,3 +820,13 @@ int em_block_cleanup_tmp(const char *parent_dir, em_err_t *err)
     closedir(d);
     return rc;
 }
+
+int em_block_remove_dir(const char *dir, em_err_t *err)
+{
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-for-deletion", dir) >= sizeof(tmp))
+        return em_err_set(err, EM_EIO, "path too long: %s", dir);
+    if (rename(dir, tmp) != 0)
+        return errno == ENOENT ? EM_OK : em_err_sys(err, EM_EIO, errno, "rename %s", dir);
+    return em_remove_all(tmp, err);
+}

@@ -2,6 +2,7 @@
 #include "net/http.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,7 @@ typedef struct loop_thread {
     bool listening;           /* Thread: loop */
     int n_conns;              /* Thread: loop */
     h2o_multithread_receiver_t job_receiver;
+    h2o_multithread_receiver_t stream_receiver;
     h2o_multithread_receiver_t stop_receiver;
     h2o_multithread_message_t stop_msg;
     bool stop_requested;      /* Thread: loop */
@@ -68,6 +70,7 @@ struct em_http_server {
     int port;
     atomic_int jobs_inflight;
     atomic_int loops_running;
+    atomic_bool loops_stopped; /* set once the loops are gone: work still running can never answer */
     int64_t stop_timeout_ms; /* written before the stop messages are sent */
     bool started;
 };
@@ -91,8 +94,36 @@ struct em_http_job {
     em_http_finish_fn finish;
     void *arg;
     volatile int canceled;         /* written by the loop, read by workers */
-    atomic_int refs;               /* the request's pool and the work each hold one */
+    atomic_int refs;               /* the request's pool, the work and a queued stream message hold one */
+    struct http_stream *_Atomic stream; /* set once by the worker (em_http_stream_start), or NULL */
 };
+
+/* A streamed response (see http.h). Pieces travel worker -> list -> loop -> inflight -> freed. */
+typedef struct stream_piece {
+    struct stream_piece *next;
+    char *data;
+    size_t len;
+} stream_piece_t;
+
+typedef struct http_stream {
+    h2o_generator_t gen;
+    em_http_job_t *job;
+    h2o_multithread_message_t msg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;           /* the worker waits here while too much is pending */
+    stream_piece_t *head, *tail; /* Locks: mu. Written, not yet taken by the loop. */
+    size_t pending;              /* Locks: mu. Bytes written and not yet sent. */
+    bool msg_queued;             /* Locks: mu */
+    /* Set by the worker before the first message; read-only afterwards. */
+    int status;
+    char *content_type;
+    char **headers; /* name, value, ..., NULL */
+    /* Thread: loop. */
+    bool started, sending, final_sent, job_done;
+    stream_piece_t *inflight; /* handed to h2o_send, freed on proceed */
+    h2o_iovec_t *iov;
+    size_t iov_cap;
+} http_stream_t;
 
 /* ---- addresses and sockets ---- */
 
@@ -305,10 +336,38 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 /* ---- deferred jobs ---- */
 
+static void pieces_free(stream_piece_t *p)
+{
+    while (p) {
+        stream_piece_t *next = p->next;
+        free(p->data);
+        free(p);
+        p = next;
+    }
+}
+
+static void stream_free(http_stream_t *st)
+{
+    if (!st)
+        return;
+    pieces_free(st->head);
+    pieces_free(st->inflight);
+    free(st->content_type);
+    for (char **h = st->headers; h && *h; h++)
+        free(*h);
+    free(st->headers);
+    free(st->iov);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    free(st);
+}
+
 static void job_unref(em_http_job_t *job)
 {
-    if (atomic_fetch_sub(&job->refs, 1) == 1)
+    if (atomic_fetch_sub(&job->refs, 1) == 1) {
+        stream_free(atomic_load(&job->stream));
         free(job);
+    }
 }
 
 /* The request pool is being cleared: the client is gone or the response is complete. Thread: loop. */
@@ -317,7 +376,163 @@ static void job_on_req_dispose(void *p)
     em_http_job_t *job = *(em_http_job_t **)p;
     job->req = NULL;
     __atomic_store_n(&job->canceled, 1, __ATOMIC_RELEASE);
+    http_stream_t *st = atomic_load(&job->stream);
+    if (st) {
+        /* h2o holds the inflight pieces no more; a worker waiting for room must see the cancel. */
+        pieces_free(st->inflight);
+        st->inflight = NULL;
+        pthread_mutex_lock(&st->mu);
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+    }
     job_unref(job);
+}
+
+/* ---- streamed responses ---- */
+
+static void stream_pump(http_stream_t *st);
+static const char *reason(int status);
+
+static void stream_on_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    http_stream_t *st = H2O_STRUCT_FROM_MEMBER(http_stream_t, gen, self);
+    size_t sent = 0;
+    for (stream_piece_t *p = st->inflight; p; p = p->next)
+        sent += p->len;
+    pieces_free(st->inflight);
+    st->inflight = NULL;
+    st->sending = false;
+    pthread_mutex_lock(&st->mu);
+    st->pending -= sent;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    stream_pump(st);
+}
+
+static void stream_on_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    /* The request is being torn down; job_on_req_dispose releases what h2o held. */
+}
+
+/* Send what the worker has written, starting the response first and ending it once the job is done and
+ * everything is sent. Idempotent: runs on every stream message, on proceed and when the job completes.
+ * Thread: loop. */
+static void stream_pump(http_stream_t *st)
+{
+    h2o_req_t *req = st->job->req;
+    if (!req || st->sending || st->final_sent)
+        return;
+    if (!st->started) {
+        st->started = true;
+        req->res.status = st->status;
+        req->res.reason = reason(st->status);
+        if (st->content_type)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, st->content_type,
+                           strlen(st->content_type));
+        for (char **h = st->headers; h && h[0] && h[1]; h += 2)
+            em_http_add_header(req, h[0], h[1]);
+        st->gen.proceed = stream_on_proceed;
+        st->gen.stop = stream_on_stop;
+        h2o_start_response(req, &st->gen);
+    }
+    pthread_mutex_lock(&st->mu);
+    stream_piece_t *list = st->head;
+    st->head = st->tail = NULL;
+    pthread_mutex_unlock(&st->mu);
+    if (list) {
+        size_t n = 0;
+        for (stream_piece_t *p = list; p; p = p->next)
+            n++;
+        em_grow((void **)&st->iov, &st->iov_cap, n, sizeof(h2o_iovec_t));
+        n = 0;
+        for (stream_piece_t *p = list; p; p = p->next)
+            st->iov[n++] = h2o_iovec_init(p->data, p->len);
+        st->inflight = list;
+        st->sending = true;
+        h2o_send(req, st->iov, n, H2O_SEND_STATE_IN_PROGRESS);
+    } else if (st->job_done) {
+        st->final_sent = true;
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    }
+}
+
+static void on_stream_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        http_stream_t *st = H2O_STRUCT_FROM_MEMBER(http_stream_t, msg, msg);
+        pthread_mutex_lock(&st->mu);
+        st->msg_queued = false;
+        pthread_mutex_unlock(&st->mu);
+        stream_pump(st);
+        job_unref(st->job);
+    }
+}
+
+void em_http_stream_start(em_http_job_t *job, int status, const char *content_type, const char *const *headers)
+{
+    assert(!atomic_load(&job->stream));
+    http_stream_t *st = EM_NEW(http_stream_t);
+    st->job = job;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    st->status = status;
+    st->content_type = content_type ? em_strdup(content_type) : NULL;
+    size_t n = 0;
+    while (headers && headers[n] && headers[n + 1])
+        n += 2;
+    st->headers = em_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        st->headers[i] = em_strdup(headers[i]);
+    atomic_store(&job->stream, st);
+}
+
+bool em_http_stream_started(const em_http_job_t *job)
+{
+    return atomic_load(&((em_http_job_t *)job)->stream) != NULL;
+}
+
+int em_http_stream_write(em_http_job_t *job, em_buf_t *b)
+{
+    http_stream_t *st = atomic_load(&job->stream);
+    assert(st);
+    int rc = EM_OK;
+    pthread_mutex_lock(&st->mu);
+    /* Bounded wait: the loop signals on every proceed; the timeout only re-checks the cancel flag. */
+    while (st->pending > EM_HTTP_STREAM_MAX_PENDING && !em_http_job_canceled(job)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+    }
+    if (em_http_job_canceled(job)) {
+        rc = EM_ECANCELED;
+        em_buf_reset(b);
+        goto out;
+    }
+    if (b->len == 0)
+        goto out;
+    stream_piece_t *p = EM_NEW(stream_piece_t);
+    p->data = em_buf_detach(b, &p->len);
+    if (st->tail)
+        st->tail->next = p;
+    else
+        st->head = p;
+    st->tail = p;
+    st->pending += p->len;
+    if (!st->msg_queued) {
+        st->msg_queued = true;
+        atomic_fetch_add(&job->refs, 1);
+        h2o_multithread_send_message(&job->thr->stream_receiver, &st->msg);
+    }
+out:
+    pthread_mutex_unlock(&st->mu);
+    return rc;
 }
 
 static void on_job_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -327,7 +542,15 @@ static void on_job_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         h2o_linklist_unlink(&msg->link);
         em_http_job_t *job = (em_http_job_t *)msg;
         em_http_server_t *s = job->s;
-        job->finish(job->req, job->arg);
+        http_stream_t *st = atomic_load(&job->stream);
+        if (st) {
+            /* The response is the stream's: end it once everything written is sent. */
+            st->job_done = true;
+            stream_pump(st);
+            job->finish(NULL, job->arg);
+        } else {
+            job->finish(job->req, job->arg);
+        }
         job_unref(job);
         atomic_fetch_sub(&s->jobs_inflight, 1);
     }
@@ -370,7 +593,8 @@ void em_http_job_done(em_http_job_t *job)
 
 bool em_http_job_canceled(const em_http_job_t *job)
 {
-    return __atomic_load_n(&job->canceled, __ATOMIC_ACQUIRE) != 0;
+    /* After a stop that timed out nobody will read the answer: a stream writer must not wait forever. */
+    return __atomic_load_n(&job->canceled, __ATOMIC_ACQUIRE) != 0 || atomic_load(&job->s->loops_stopped);
 }
 
 const volatile int *em_http_job_cancel_flag(const em_http_job_t *job)
@@ -832,6 +1056,7 @@ int em_http_server_start(em_http_server_t *s, em_err_t *err)
         t->accept.hosts = s->conf.hosts;
         t->accept.ssl_ctx = s->ssl_ctx;
         h2o_multithread_register_receiver(t->ctx.queue, &t->job_receiver, on_job_messages);
+        h2o_multithread_register_receiver(t->ctx.queue, &t->stream_receiver, on_stream_messages);
         h2o_multithread_register_receiver(t->ctx.queue, &t->stop_receiver, on_stop_message);
         t->listener = h2o_evloop_socket_create(t->loop, t->fd, H2O_SOCKET_FLAG_DONT_READ);
         t->listener->data = t;
@@ -856,6 +1081,7 @@ void em_http_server_stop(em_http_server_t *s, int64_t timeout_ms)
         h2o_multithread_send_message(&s->threads[i].stop_receiver, &s->threads[i].stop_msg);
     for (int i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i].th, NULL);
+    atomic_store(&s->loops_stopped, true);
     s->started = false;
 }
 
@@ -882,6 +1108,28 @@ static void drain_timeouts(h2o_context_t *ctx)
     drain_timeout(&ctx->proxy.io_timeout);
 }
 
+/* Messages sent after the loops stopped (work that outlived the stop timeout, and saw itself canceled):
+ * nobody can answer them any more. Release what they hold so the receivers can be unregistered.
+ * Thread: main, once the workers are gone. */
+static void drain_late_messages(loop_thread_t *t)
+{
+    h2o_linklist_t *l = &t->job_receiver._messages;
+    while (!h2o_linklist_is_empty(l)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, l->next);
+        h2o_linklist_unlink(&msg->link);
+        em_http_job_t *job = (em_http_job_t *)msg;
+        job->finish(NULL, job->arg);
+        job_unref(job);
+        atomic_fetch_sub(&t->s->jobs_inflight, 1);
+    }
+    l = &t->stream_receiver._messages;
+    while (!h2o_linklist_is_empty(l)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, l->next);
+        h2o_linklist_unlink(&msg->link);
+        job_unref(H2O_STRUCT_FROM_MEMBER(http_stream_t, msg, msg)->job);
+    }
+}
+
 void em_http_server_free(em_http_server_t *s)
 {
     if (!s)
@@ -893,7 +1141,9 @@ void em_http_server_free(em_http_server_t *s)
         if (t->loop) {
             if (t->listener)
                 h2o_socket_close(t->listener);
+            drain_late_messages(t);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->job_receiver);
+            h2o_multithread_unregister_receiver(t->ctx.queue, &t->stream_receiver);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->stop_receiver);
             drain_timeouts(&t->ctx);
             h2o_context_dispose(&t->ctx);

@@ -141,4 +141,23 @@ bool em_http_job_canceled(const em_http_job_t *job);
 /* The flag itself, for code that polls it without knowing about jobs (e.g. query cancellation). */
 const volatile int *em_http_job_cancel_flag(const em_http_job_t *job);
 
+/* ---- streamed responses from deferred work ----
+ * Instead of leaving the answer to finish(), work may stream it: em_http_stream_start fixes the status
+ * and headers, em_http_stream_write hands over pieces as they are made, and the loop sends them as the
+ * connection drains (HTTP/1.1 chunked, or HTTP/2 DATA frames). The response ends when the job is done
+ * and everything written has been sent; finish() then receives req == NULL and only frees its argument.
+ * A writer blocks while more than EM_HTTP_STREAM_MAX_PENDING bytes are written but unsent, so a slow
+ * client bounds the memory one response holds.
+ *     work: start --> write ... write --> em_http_job_done
+ *     loop:   (first piece) start the response --> send --> proceed --> send ... --> final */
+#define EM_HTTP_STREAM_MAX_PENDING (4u << 20)
+/* Start the stream: status, Content-Type (may be NULL) and extra headers (name, value, ..., NULL; may be
+ * NULL), all copied. At most once per job, before em_http_job_done. Thread: the job's worker. */
+void em_http_stream_start(em_http_job_t *job, int status, const char *content_type, const char *const *headers);
+/* Queue the contents of 'b' (taken; 'b' is left empty). Blocks while too much is pending. Returns EM_OK,
+ * or EM_ECANCELED once the client has gone away (stop producing). Thread: the job's worker. */
+int em_http_stream_write(em_http_job_t *job, em_buf_t *b);
+/* True once em_http_stream_start ran for this job. Thread: the job's worker. */
+bool em_http_stream_started(const em_http_job_t *job);
+
 #endif

@@ -20,9 +20,10 @@
 #include "base/process.h"
 #include "base/webconfig.h"
 #include "base/workpool.h"
-#include "engine/head.h"
+#include "engine/db.h"
 #include "net/http.h"
 #include "ingest/metastore.h"
+#include "ingest/scrape.h"
 #include "net/api.h"
 #include "net/server_int.h"
 
@@ -38,30 +39,73 @@
 
 /* ---- storage ---- */
 
+/* The externally reachable scheme and host:port (--web.external-url), for globalUrl in the targets API. */
+static void external_parts(const char *url, char *scheme, size_t ns, char *host, size_t nh)
+{
+    scheme[0] = host[0] = '\0';
+    if (!url || !*url)
+        return;
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return;
+    snprintf(scheme, ns, "%.*s", (int)(sep - url), url);
+    const char *h = sep + 3;
+    snprintf(host, nh, "%.*s", (int)strcspn(h, "/"), h);
+    if (!strchr(host, ':') || host[strlen(host) - 1] == ']') /* Go's url.Host keeps the port as given */
+        snprintf(host + strlen(host), nh - strlen(host), ":%s", strcmp(scheme, "https") == 0 ? "443" : "80");
+}
+
+static void start_scraping(em_server_t *s)
+{
+    char scheme[16], host[256], port[16] = "9090";
+    const char *colon = s->o.listen ? strrchr(s->o.listen, ':') : NULL;
+    if (colon && colon[1])
+        snprintf(port, sizeof(port), "%s", colon + 1);
+    external_parts(s->o.external_url, scheme, sizeof(scheme), host, sizeof(host));
+    em_scrape_opts_t so = {.head = s->head,
+                           .metadata = s->metadata,
+                           .external_scheme = scheme[0] ? scheme : NULL,
+                           .external_host = host[0] ? host : NULL,
+                           .listen_port = port};
+    pthread_mutex_lock(&s->config_mu);
+    s->scrape = em_scrape_manager_new(&so);
+    em_scrape_manager_apply(s->scrape, s->config);
+    pthread_mutex_unlock(&s->config_mu);
+    em_info("scrape", "Scrape manager started");
+}
+
 static void *open_storage(void *arg)
 {
     em_server_t *s = arg;
-    char wal[PATH_MAX];
-    snprintf(wal, sizeof(wal), "%s/wal", s->o.data_dir);
-    em_head_opts_t ho = {.n_shards = s->o.head_shards,
-                         .wal_dir = wal,
-                         .wal_compression = s->o.wal_compression,
-                         .wal_segment_bytes = s->o.wal_segment_bytes};
+    em_db_opts_t dbo = {.dir = s->o.data_dir,
+                        .retention_ms = s->o.retention_ms,
+                        .retention_bytes = s->o.retention_bytes,
+                        .min_block_ms = s->o.min_block_ms,
+                        .max_block_ms = s->o.max_block_ms,
+                        .no_lockfile = s->o.no_lockfile,
+                        .head_shards = s->o.head_shards,
+                        .wal_compression = s->o.wal_compression,
+                        .wal_segment_bytes = s->o.wal_segment_bytes};
     em_err_t err;
-    em_head_t *h = NULL;
-    int rc = em_mkdir_all(s->o.data_dir, &err);
-    if (rc == EM_OK)
-        rc = em_head_open(&ho, &h, &err);
+    em_db_t *db = NULL;
+    int rc = em_db_open(&dbo, &db, &err);
     if (rc != EM_OK) {
         em_error("main", "Opening storage failed", "err=%s", em_q(err.msg));
         s->storage_failed = true;
         kill(getpid(), SIGTERM);
         return NULL;
     }
-    s->head = h;
+    s->db = db;
+    s->head = em_db_head(db);
+    start_scraping(s);
     atomic_store(&s->ready, true);
     em_info("main", "Server is ready to receive web requests.");
     return NULL;
+}
+
+em_queryable_t *server_queryable(em_server_t *s)
+{
+    return s->db ? em_db_queryable(s->db) : NULL;
 }
 
 /* ---- lifecycle handlers ---- */
@@ -373,6 +417,26 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
+    em_http_route(h, "/api/v1/query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query", api_query, s);
+    em_http_route(h, "/api/v1/query_range", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_range", api_query_range, s);
+    em_http_route(h, "/api/v1/format_query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/format_query", api_format_query, s);
+    em_http_route(h, "/api/v1/query_exemplars", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_exemplars",
+                  api_query_exemplars, s);
+    em_http_route(h, "/api/v1/series", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/series", api_series, s);
+    em_http_route(h, "/api/v1/labels", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/labels", api_labels, s);
+    em_http_route(h, "/api/v1/label/*", EM_HTTP_GET, "/api/v1/label/:name/values", api_label_values, s);
+    em_http_route(h, "/api/v1/status/tsdb", EM_HTTP_GET, "/api/v1/status/tsdb", api_status_tsdb, s);
+    em_http_route(h, "/api/v1/admin/tsdb/delete_series", EM_HTTP_POST | EM_HTTP_PUT,
+                  "/api/v1/admin/tsdb/delete_series", api_admin_delete_series, s);
+    em_http_route(h, "/api/v1/admin/tsdb/clean_tombstones", EM_HTTP_POST | EM_HTTP_PUT,
+                  "/api/v1/admin/tsdb/clean_tombstones", api_admin_clean_tombstones, s);
+    em_http_route(h, "/api/v1/admin/tsdb/snapshot", EM_HTTP_POST | EM_HTTP_PUT, "/api/v1/admin/tsdb/snapshot",
+                  api_admin_snapshot, s);
+
+    em_http_route(h, "/api/v1/targets", EM_HTTP_GET, "/api/v1/targets", api_targets, s);
+    em_http_route(h, "/api/v1/targets/metadata", EM_HTTP_GET, "/api/v1/targets/metadata", api_targets_metadata, s);
+    em_http_route(h, "/api/v1/read", EM_HTTP_POST, "/api/v1/read", api_read, s);
+    em_http_route(h, "/federate", EM_HTTP_GET, "/federate", api_federate, s);
 }
 
 int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
@@ -420,6 +484,12 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
                               em_rcu_thread_offline);
     s->ingest_pool = em_workpool_new("ingest", 2, 4096, em_rcu_thread_online, em_rcu_thread_offline);
     s->metadata = em_metastore_new();
+    em_query_engine_opts_t qo = {.lookback_ms = o->lookback_delta_ms,
+                                 .max_samples = o->query_max_samples,
+                                 .timeout_ms = o->query_timeout_ms,
+                                 .max_concurrency = o->query_max_concurrency,
+                                 .features = o->promql};
+    s->engine = em_query_engine_new(&qo);
     em_http_opts_t ho = {.listen = s->o.listen,
                          .n_threads = o->http_threads > 0 ? o->http_threads : 2,
                          .max_body_bytes = o->max_body_bytes,
@@ -475,6 +545,20 @@ void em_server_stop(em_server_t *s)
 {
     if (!s)
         return;
+    /* Scraping stops first (as in Prometheus): its stale markers go in while storage is open, and its
+     * keep-alive connections (to this server too) are closed before HTTP shuts down. */
+    if (s->storage_started) {
+        pthread_join(s->storage_thread, NULL);
+        s->storage_started = false;
+    }
+    pthread_mutex_lock(&s->config_mu);
+    em_scrape_manager_t *sm = s->scrape;
+    s->scrape = NULL;
+    pthread_mutex_unlock(&s->config_mu);
+    if (sm) {
+        em_scrape_manager_free(sm);
+        em_info("scrape", "Scrape manager stopped");
+    }
     if (s->http) {
         em_http_server_stop(s->http, 10000);
         em_info("web", "Stopped serving HTTP");
@@ -485,8 +569,9 @@ void em_server_stop(em_server_t *s)
     em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
     em_metastore_free(s->metadata);
-    if (s->head) {
-        em_head_close(s->head);
+    em_query_engine_free(s->engine);
+    if (s->db) {
+        em_db_close(s->db);
         em_info("main", "Storage closed");
     }
     server_config_free(s);

@@ -4,6 +4,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "ingest/scrape.h"
 #include "net/server_int.h"
 
 int server_config_load(em_server_t *s, em_err_t *err)
@@ -22,6 +23,9 @@ int server_config_load(em_server_t *s, em_err_t *err)
     pthread_mutex_lock(&s->config_mu);
     em_config_t *old = s->config;
     s->config = cfg;
+    /* The scrape manager points into the configuration: switch it over before the old one goes. */
+    if (s->scrape)
+        em_scrape_manager_apply(s->scrape, cfg);
     pthread_mutex_unlock(&s->config_mu);
     em_config_free(old);
     return EM_OK;
@@ -39,4 +43,24 @@ void server_config_free(em_server_t *s)
 {
     em_config_free(s->config);
     s->config = NULL;
+}
+
+em_labels_t server_external_labels(em_server_t *s, em_arena_t *a)
+{
+    em_labels_t out = {NULL, 0};
+    pthread_mutex_lock(&s->config_mu);
+    const em_config_t *cfg = s->config;
+    if (cfg && cfg->global.external_labels.n) {
+        const em_config_kvs_t *kv = &cfg->global.external_labels;
+        em_label_t *v = em_arena_alloc(a, kv->n * sizeof(em_label_t));
+        size_t n = 0;
+        for (size_t i = 0; i < kv->n; i++) {
+            if (!kv->v[i].value[0])
+                continue; /* an empty value means the label is absent */
+            v[n++] = (em_label_t){em_arena_strdup(a, kv->v[i].name), em_arena_strdup(a, kv->v[i].value)};
+        }
+        out = (em_labels_t){v, n};
+    }
+    pthread_mutex_unlock(&s->config_mu);
+    return out;
 }
