@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "engine/block_int.h"
 #include "engine/chunk.h"
@@ -589,8 +590,12 @@ static int bs_open_next(bsamples_t *s)
         const uint8_t *data;
         size_t len;
         uint8_t enc;
-        if (chunk_at(s->b, c->ref, &data, &len, &enc, NULL) != EM_OK)
+        em_err_t err;
+        if (chunk_at(s->b, c->ref, &data, &len, &enc, &err) != EM_OK) {
+            /* the sample iterator interface carries no message: say in the log which file is damaged */
+            em_error("block", "Reading a chunk failed", "err=%s", em_q(err.msg));
             return EM_ECORRUPT;
+        }
         if (enc != EM_CHUNK_XOR)
             continue;
         s->cur = em_xor_sample_iter_new(data, len, 0, s->mint, s->maxt);
@@ -744,8 +749,11 @@ static int bc_next(em_chunk_iter_t *it)
         const uint8_t *data;
         size_t len;
         uint8_t enc;
-        if (chunk_at(c->b, m->ref, &data, &len, &enc, NULL) != EM_OK)
+        em_err_t err;
+        if (chunk_at(c->b, m->ref, &data, &len, &enc, &err) != EM_OK) {
+            em_error("block", "Reading a chunk failed", "err=%s", em_q(err.msg));
             return EM_ECORRUPT;
+        }
         if (covered(c->tomb, m->mint_ms, m->maxt_ms))
             continue;
         if (touches(c->tomb, m->mint_ms, m->maxt_ms) && enc == EM_CHUNK_XOR) {
