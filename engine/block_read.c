@@ -905,6 +905,9 @@ int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier
 int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_matcher_t *const *ms,
                     size_t n_ms, em_err_t *err)
 {
+    int lrc = ensure_loaded(b, err);
+    if (lrc != EM_OK)
+        return lrc;
     pthread_mutex_lock(&b->mu);
     em_postings_t refs;
     em_postings_init(&refs);
