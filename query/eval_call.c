@@ -974,6 +974,7 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n)
     case EM_FN_HISTOGRAM_SUM:
         return call_native_only(ev, n);
     case EM_FN_INFO:
+        return ev_call_info(ev, n);
     case EM_FN_START_TIMESTAMP:
         ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION, "function %s is not supported", n->call.func->name);
     default:

@@ -116,6 +116,7 @@ em_matrix_t ev_merge_same_labels(ev_t *ev, em_matrix_t m);
 em_matrix_t ev_binary(ev_t *ev, const em_node_t *n);
 em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n);
 em_matrix_t ev_call(ev_t *ev, const em_node_t *n);
+em_matrix_t ev_call_info(ev_t *ev, const em_node_t *n);
 /* Selectors (eval.c), for the call code. ev_select_each streams the series matching vs with their
  * samples in [mint, maxt] (stale markers included) to fn, one at a time; labels and samples are valid
  * only during the call (copy what you keep). */
