@@ -540,9 +540,37 @@ em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, 
 
 typedef struct vs_ctx {
     em_matrix_t out;
-    bool has_at, want_ts;
+    bool has_at, want_ts, smoothed;
     int64_t at, off, total;
 } vs_ctx_t;
+
+/* A `smoothed` instant selector (promql-extended-range-selectors, Prometheus's smoothSeries): the
+ * sample at the step time, else the linear interpolation between its neighbours within the lookback
+ * on either side, else the last sample before it. */
+static bool smoothed_value(const em_fpoint_t *pts, size_t n, int64_t ref, int64_t lb, double *out)
+{
+    size_t lo = 0;
+    while (lo < n && pts[lo].t <= ref - lb)
+        lo++;
+    size_t i = lo;
+    while (i < n && pts[i].t < ref)
+        i++;
+    bool has_next = i < n && pts[i].t <= ref + lb;
+    if (has_next && pts[i].t == ref) {
+        *out = pts[i].v;
+        return true;
+    }
+    if (i > lo && has_next) {
+        const em_fpoint_t *a = &pts[i - 1], *b = &pts[i];
+        *out = a->v + (b->v - a->v) * (double)(ref - a->t) / (double)(b->t - a->t);
+        return true;
+    }
+    if (i > lo) {
+        *out = pts[i - 1].v;
+        return true;
+    }
+    return false;
+}
 
 /* One series of an instant vector selector: the newest sample in (ref - lookback, ref] per step. */
 static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctxp)
@@ -551,7 +579,23 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t 
     size_t steps = ev_steps(ev);
     em_series_t s = {0};
     size_t j = 0;
-    for (size_t k = 0; k < steps; k++) {
+    if (c->smoothed) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!ev_is_stale(pts[i].v))
+                pts[k++] = pts[i];
+        n = k;
+    }
+    for (size_t k = 0; k < steps && c->smoothed; k++) {
+        int64_t ts = ev->start + (int64_t)k * ev->interval;
+        double v;
+        if (!smoothed_value(pts, n, (c->has_at ? c->at : ts) - c->off, ev->lookback_ms, &v))
+            continue;
+        if (!s.pts)
+            s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
+        s.pts[s.n++] = (em_fpoint_t){ts, v};
+    }
+    for (size_t k = 0; k < steps && !c->smoothed; k++) {
         int64_t ts = ev->start + (int64_t)k * ev->interval;
         int64_t ref = (c->has_at ? c->at : ts) - c->off;
         while (j < n && pts[j].t <= ref)
@@ -581,12 +625,55 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t 
 em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts)
 {
     const em_vector_sel_t *vs = &n->vs;
-    vs_ctx_t c = {.want_ts = want_ts};
+    vs_ctx_t c = {.want_ts = want_ts, .smoothed = vs->smoothed};
     c.off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
     c.at = ev_at_time(ev, &vs->at, &c.has_at);
     int64_t lo = (c.has_at ? c.at : ev->start) - c.off, hi = (c.has_at ? c.at : ev->end) - c.off;
+    if (c.smoothed)
+        hi += ev->lookback_ms;
     ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, vs_series, &c);
     return c.out;
+}
+
+/* A matrix selector outside a function: only in instant queries (the API shows the raw samples). */
+/* Prometheus's extendFloats: an anchored/smoothed range vector gets points exactly at its boundaries
+ * (the last sample before, or the interpolation when smoothed). */
+static em_series_t extend_floats(ev_t *ev, const em_series_t *in, int64_t mint, int64_t maxt, bool smoothed)
+{
+    em_series_t out = {.labels = in->labels};
+    const em_fpoint_t *f = in->pts;
+    size_t n = in->n;
+    if (n == 0)
+        return out;
+    size_t last = n - 1, first = 0;
+    while (first < last && f[first].t <= mint)
+        first++;
+    first = first > 0 ? first - 1 : 0;
+    if (smoothed) {
+        size_t i = 0;
+        while (i < last && f[i].t < maxt)
+            i++;
+        last = i;
+    }
+    if (f[last].t <= mint)
+        return out;
+    double left = f[first].v, right = f[last].v;
+    if (smoothed && f[first].t < mint)
+        left = f[first].v + (f[first + 1].v - f[first].v) * (double)(mint - f[first].t) /
+                                (double)(f[first + 1].t - f[first].t);
+    if (smoothed && last > 0 && f[last].t > maxt)
+        right = f[last - 1].v + (f[last].v - f[last - 1].v) * (double)(maxt - f[last - 1].t) /
+                                    (double)(f[last].t - f[last - 1].t);
+    long lo = (long)first, hi = (long)last;
+    if (f[lo].t <= mint)
+        lo++;
+    if (f[hi].t >= maxt)
+        hi--;
+    em_series_push(ev->a, &out, mint, left);
+    for (long i = lo; i <= hi; i++)
+        em_series_push(ev->a, &out, f[i].t, f[i].v);
+    em_series_push(ev->a, &out, maxt, right);
+    return out;
 }
 
 /* A matrix selector outside a function: only in instant queries (the API shows the raw samples). */
@@ -598,13 +685,20 @@ static em_matrix_t matrix_selector(ev_t *ev, const em_node_t *n)
     bool has_at;
     int64_t at = ev_at_time(ev, &vs->at, &has_at);
     int64_t ref = (has_at ? at : ev->start) - off;
-    em_matrix_t raw = ev_load_selector(ev, vs, ref - range + 1, ref, NULL, range);
+    int64_t lo = ref - range, hi = ref;
+    if (vs->anchored || vs->smoothed)
+        lo -= ev->lookback_ms;
+    if (vs->smoothed)
+        hi += ev->lookback_ms;
+    em_matrix_t raw = ev_load_selector(ev, vs, lo + 1, hi, NULL, range);
     em_matrix_t out = {0};
     for (size_t i = 0; i < raw.n; i++) {
         em_series_t s = {.labels = raw.v[i].labels};
         for (size_t j = 0; j < raw.v[i].n; j++)
             if (!ev_is_stale(raw.v[i].pts[j].v))
                 em_series_push(ev->a, &s, raw.v[i].pts[j].t, raw.v[i].pts[j].v);
+        if (vs->anchored || vs->smoothed)
+            s = extend_floats(ev, &s, ref - range, ref, vs->smoothed);
         if (s.n)
             *em_matrix_push(ev->a, &out) = s;
     }
@@ -685,8 +779,6 @@ em_matrix_t ev_eval(ev_t *ev, const em_node_t *n)
     case EM_NODE_UNARY:
         return unary(ev, n);
     case EM_NODE_VECTOR_SEL:
-        if (n->vs.smoothed)
-            ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION, "smoothed vector selectors are not supported");
         return ev_vector_selector(ev, n, false);
     case EM_NODE_MATRIX_SEL:
         if (ev->start != ev->end)
