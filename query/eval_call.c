@@ -236,6 +236,7 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
     em_series_t o = {.drop_name = drop_name};
     size_t lo = 0, hi = 0;
     for (size_t s = 0; s < steps; s++) {
+        ev_check(ev);
         int64_t ts = ev->start + (int64_t)s * ev->interval;
         int64_t ref = (rc->has_at ? rc->at : ts) - rc->off;
         int64_t wlo = ref - rc->range - rc->ext_lo, whi = ref + rc->ext_hi;
