@@ -22,7 +22,7 @@ struct em_query_engine {
     em_query_engine_opts_t o;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int running; /* guarded by mu */
+    int running;         /* guarded by mu */
     em_arena_t *scratch; /* guarded by mu: max_concurrency idle arenas */
     bool *scratch_busy;
 };
@@ -163,7 +163,8 @@ bool ev_is_stale(double v)
 static bool is_metadata_label(const char *name)
 {
     return name[0] == '_' && name[1] == '_' &&
-           (strcmp(name, EM_METRIC_NAME) == 0 || strcmp(name, "__type__") == 0 || strcmp(name, "__unit__") == 0);
+           (strcmp(name, EM_METRIC_NAME) == 0 || strcmp(name, "__type__") == 0 ||
+            strcmp(name, "__unit__") == 0);
 }
 
 em_labels_t ev_labels_drop_name(ev_t *ev, const em_labels_t *ls)
@@ -469,10 +470,13 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
     int rc = em_queryable_querier(ev->qa, mint, maxt, &st->q, &err);
     if (rc != EM_OK)
         storage_fail(ev, rc, &err);
-    em_select_hints_t hints = {.start_ms = mint, .end_ms = maxt, .step_ms = ev->start == ev->end ? 0 : ev->interval,
-                               .func = func, .range_ms = range_ms};
-    rc = em_querier_select(st->q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers, &st->set,
-                           &err);
+    em_select_hints_t hints = {.start_ms = mint,
+                               .end_ms = maxt,
+                               .step_ms = ev->start == ev->end ? 0 : ev->interval,
+                               .func = func,
+                               .range_ms = range_ms};
+    rc = em_querier_select(st->q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers,
+                           &st->set, &err);
     if (rc != EM_OK)
         storage_fail(ev, rc, &err);
     int64_t total = 0;
@@ -530,8 +534,8 @@ static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, si
     s->n = s->cap = n;
 }
 
-em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                             int64_t range_ms)
+em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt,
+                             const char *func, int64_t range_ms)
 {
     em_matrix_t m = {0};
     ev_select_each(ev, vs, mint, maxt, func, range_ms, collect_series, &m);
@@ -839,7 +843,8 @@ static void finish_matrix(ev_t *ev, em_query_result_t *r, em_matrix_t m, em_vtyp
 _Static_assert(sizeof(em_qpoint_t) == sizeof(em_fpoint_t), "point layouts must agree");
 
 static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t start,
-               int64_t end, int64_t step, int64_t timeout_ms, const volatile int *cancel, em_query_result_t **out)
+               int64_t end, int64_t step, int64_t timeout_ms, const volatile int *cancel,
+               em_query_result_t **out)
 {
     em_query_result_t *r = EM_NEW(em_query_result_t);
     em_arena_init(&r->arena);
@@ -860,7 +865,8 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     em_vtype_t type = em_node_type(ast->root);
     if (range && type != EM_VTYPE_SCALAR && type != EM_VTYPE_VECTOR) {
         char buf[200];
-        snprintf(buf, sizeof buf, "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+        snprintf(buf, sizeof buf,
+                 "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
                  em_vtype_doc(type));
         r->err_kind = EM_QERR_BAD_DATA;
         r->err = em_arena_strdup(&r->arena, buf);
@@ -946,8 +952,9 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     return rc;
 }
 
-int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t t_ms,
-                          int64_t timeout_ms, const volatile int *cancel, em_query_result_t **out)
+int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                          int64_t t_ms, int64_t timeout_ms, const volatile int *cancel,
+                          em_query_result_t **out)
 {
     return run(e, qa, expr, len, t_ms, t_ms, 0, timeout_ms, cancel, out);
 }
@@ -962,18 +969,20 @@ static int bad_range(em_query_result_t **out, const char *msg)
     return EM_EINVAL;
 }
 
-int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t start_ms,
-                        int64_t end_ms, int64_t step_ms, int64_t timeout_ms, const volatile int *cancel,
-                        em_query_result_t **out)
+int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                        int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t timeout_ms,
+                        const volatile int *cancel, em_query_result_t **out)
 {
     if (end_ms < start_ms)
         return bad_range(out, "end timestamp must not be before start time");
     if (step_ms <= 0)
-        return bad_range(out, "zero or negative query resolution step widths are not accepted. Try a positive "
-                              "integer");
+        return bad_range(out,
+                         "zero or negative query resolution step widths are not accepted. Try a positive "
+                         "integer");
     if ((end_ms - start_ms) / step_ms > 11000)
-        return bad_range(out, "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
-                              "query resolution (?step=XX)");
+        return bad_range(out,
+                         "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+                         "query resolution (?step=XX)");
     return run(e, qa, expr, len, start_ms, end_ms, step_ms, timeout_ms, cancel, out);
 }
 

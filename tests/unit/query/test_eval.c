@@ -77,7 +77,8 @@ Test(query_eval, range_query_returns_sorted_matrix)
     em_query_engine_t *e = em_query_engine_new(NULL);
     em_query_result_t *r;
     const char *q = "up_total{job=\"a\"} * 2";
-    cr_assert_eq(em_query_exec_range(e, em_head_queryable(head), q, strlen(q), 0, 60000, 15000, 0, NULL, &r), EM_OK);
+    cr_assert_eq(em_query_exec_range(e, em_head_queryable(head), q, strlen(q), 0, 60000, 15000, 0, NULL, &r),
+                 EM_OK);
     cr_assert_eq(r->type, EM_VTYPE_MATRIX);
     cr_assert_eq(r->n_series, 5);
     for (size_t i = 0; i + 1 < r->n_series; i++)
@@ -101,13 +102,15 @@ Test(query_eval, errors_have_prometheus_kinds_and_texts)
     const char *q = "up_total[5m]";
     cr_assert_eq(em_query_exec_range(e, em_head_queryable(head), q, strlen(q), 0, 60000, 15000, 0, NULL, &r),
                  EM_EINVAL);
-    cr_assert_str_eq(r->err, "invalid expression type \"range vector\" for range query, must be Scalar or instant "
-                             "Vector");
+    cr_assert_str_eq(r->err,
+                     "invalid expression type \"range vector\" for range query, must be Scalar or instant "
+                     "Vector");
     em_query_result_free(r);
 
     q = "up_total";
-    cr_assert_eq(em_query_exec_range(e, em_head_queryable(head), q, strlen(q), 0, 12000000, 1000, 0, NULL, &r),
-                 EM_EINVAL);
+    cr_assert_eq(
+        em_query_exec_range(e, em_head_queryable(head), q, strlen(q), 0, 12000000, 1000, 0, NULL, &r),
+        EM_EINVAL);
     cr_assert(strstr(r->err, "exceeded maximum resolution of 11,000 points per timeseries"), "%s", r->err);
     em_query_result_free(r);
 
@@ -138,7 +141,8 @@ Test(query_eval, cancel_flag_and_timeout_stop_a_query)
     em_query_result_t *r;
     volatile int cancel = 1;
     const char *q = "sum(up_total)";
-    cr_assert_eq(em_query_exec_instant(e, em_head_queryable(head), q, strlen(q), 0, 0, &cancel, &r), EM_ECANCELED);
+    cr_assert_eq(em_query_exec_instant(e, em_head_queryable(head), q, strlen(q), 0, 0, &cancel, &r),
+                 EM_ECANCELED);
     cr_assert_eq(r->err_kind, EM_QERR_CANCELED);
     cr_assert_str_eq(r->err, "query was canceled in expression evaluation");
     em_query_result_free(r);
