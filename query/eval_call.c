@@ -521,7 +521,7 @@ static em_matrix_t label_replace(ev_t *ev, const em_node_t *n)
     em_err_t err;
     if (em_regex_compile(re_s, strlen(re_s), &re, &err) != EM_OK)
         EV_EXEC_FAIL(ev, "invalid regular expression in label_replace(): %s", re_s);
-    if (!em_label_name_valid(dst, strlen(dst))) {
+    if (!ev_label_name_valid(dst)) {
         em_regex_free(re);
         EV_EXEC_FAIL(ev, "invalid destination label name in label_replace(): %s", dst);
     }
@@ -561,10 +561,10 @@ static em_matrix_t label_join(ev_t *ev, const em_node_t *n)
     const char *dst = str_arg(n, 1), *sep = str_arg(n, 2);
     for (size_t i = 3; i < n->call.n_args; i++) {
         const char *s = str_arg(n, i);
-        if (!em_utf8_valid(s, strlen(s)))
+        if (!ev_label_name_valid(s))
             EV_EXEC_FAIL(ev, "invalid source label name in label_join(): %s", s);
     }
-    if (!em_label_name_valid(dst, strlen(dst)))
+    if (!ev_label_name_valid(dst))
         EV_EXEC_FAIL(ev, "invalid destination label name in label_join(): %s", dst);
     em_matrix_t m = ev_eval(ev, n->call.args[0]);
     em_buf_t b = EM_BUF_INIT;

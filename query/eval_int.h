@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "query/ast.h"
 #include "query/eval.h"
@@ -130,5 +131,11 @@ em_matrix_t ev_subquery(ev_t *ev, const em_node_t *n);
 int64_t ev_at_time(ev_t *ev, const em_at_t *at, bool *has);
 
 bool ev_is_stale(double v);
+
+/* Prometheus 3's label name rule (model.UTF8Validation): any non-empty valid UTF-8. */
+static inline bool ev_label_name_valid(const char *s)
+{
+    return s[0] != 0 && em_utf8_valid(s, strlen(s));
+}
 
 #endif

@@ -608,7 +608,7 @@ static em_matrix_t count_values(ev_t *ev, const em_node_t *n)
 {
     const em_node_t *p = em_node_unwrap(n->agg.param);
     const char *label = p->string.s;
-    if (!em_label_name_valid(label, strlen(label)))
+    if (!ev_label_name_valid(label))
         EV_EXEC_FAIL(ev, "invalid label name \"%s\"", label);
     em_matrix_t in = ev_eval(ev, n->agg.expr);
     ev_gather_t g;
