@@ -72,7 +72,7 @@ void BM_BlockCompact(benchmark::State &state)
 
 } // namespace
 
-BENCHMARK(BM_BlockWrite)->Args({20, 0})->Args({20, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BlockWrite)->Args({20, 0})->Args({20, 1})->Args({200, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_BlockRead)->Arg(20)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_BlockOpen)->Arg(20)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_BlockCompact)->Args({20, 0})->Args({20, 1})->Unit(benchmark::kMillisecond)->UseRealTime();

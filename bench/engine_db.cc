@@ -45,11 +45,17 @@ void BM_DbCompact(benchmark::State &state)
         bench_db_close(b);
         state.ResumeTiming();
     }
-    state.counters["samples_per_s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+    state.counters["samples_per_s"] =
+        benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
     bench_db_remove(tmpl.c_str());
     bench_db_remove(work.c_str());
 }
-BENCHMARK(BM_DbCompact)->ArgName("series")->Arg(1000)->Arg(8000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_DbCompact)
+    ->ArgName("series")
+    ->Arg(1000)
+    ->Arg(8000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Args: series in the db, hosts selected (8 series each; 0 = all). Seven 1-day blocks, query [0, 7d].
 void BM_DbQuery7d(benchmark::State &state)
@@ -59,11 +65,13 @@ void BM_DbQuery7d(benchmark::State &state)
     size_t total = 0;
     bench_db_make(dir.c_str(), series, 7, kDay, &total);
     bench_db *b = bench_db_open(dir.c_str(), 2 * kHour, 31 * kDay);
-    std::string sel = state.range(1) == 0 ? ".*" : "host-0000[0-" + std::to_string(state.range(1) - 1) + "]:9100";
+    std::string sel =
+        state.range(1) == 0 ? ".*" : "host-0000[0-" + std::to_string(state.range(1) - 1) + "]:9100";
     size_t samples = 0;
     for (auto _ : state)
         samples += bench_db_query(b, sel.c_str(), 0, 7 * kDay);
-    state.counters["samples_per_s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+    state.counters["samples_per_s"] =
+        benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
     state.counters["samples_per_query"] =
         benchmark::Counter(static_cast<double>(samples) / static_cast<double>(state.iterations()));
     bench_db_close(b);

@@ -31,7 +31,8 @@ static size_t write_block(const char *dir, size_t n_series, int64_t mint, int64_
         char inst[32], cpu[8];
         snprintf(inst, sizeof(inst), "host-%05zu:9100", s / 8);
         snprintf(cpu, sizeof(cpu), "%zu", s % 8);
-        em_label_t l[4] = {{"__name__", "node_cpu_seconds_total"}, {"cpu", cpu}, {"instance", inst}, {"job", "node"}};
+        em_label_t l[4] = {
+            {"__name__", "node_cpu_seconds_total"}, {"cpu", cpu}, {"instance", inst}, {"job", "node"}};
         em_labels_t ls = {l, 4};
         double v = (double)s;
         for (size_t i = 0; i < n; i++) {
@@ -69,8 +70,12 @@ struct bench_db {
 
 struct bench_db *bench_db_open(const char *dir, int64_t min_block_ms, int64_t max_block_ms)
 {
-    em_db_opts_t o = {.dir = dir, .min_block_ms = min_block_ms, .max_block_ms = max_block_ms, .head_shards = 1,
-                      .no_background = true, .no_lockfile = true};
+    em_db_opts_t o = {.dir = dir,
+                      .min_block_ms = min_block_ms,
+                      .max_block_ms = max_block_ms,
+                      .head_shards = 1,
+                      .no_background = true,
+                      .no_lockfile = true};
     struct bench_db *b = EM_NEW(struct bench_db);
     if (em_db_open(&o, &b->db, NULL) != EM_OK)
         abort();

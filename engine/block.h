@@ -58,11 +58,13 @@
  * (em_block_cleanup_tmp removes leftovers). A writer that failed stays failed (sticky error).
  *
  * READING. em_block_open reads meta.json, maps the index and the chunk files (mmap, read-only) and
- * checks what is cheap to check: magics, versions, the TOC and its CRC, and the CRCs of the symbol table
- * and both offset tables, whose contents it loads (symbols as NUL-terminated strings; the postings
- * offset table as a sorted array). Series records, postings lists and chunks stay on disk and are read
- * on demand, each checked against its CRC before use; a failed check turns into EM_ECORRUPT from the
- * series set or iterator, with a message naming the file and offset. em_block_verify checks everything.
+ * checks what is cheap to check: magics, versions, the TOC and its CRC, and the CRCs of the symbol table,
+ * the label offset table and label indices, and the postings offset table. The first querier loads the
+ * symbol table and the postings offset table (symbols as NUL-terminated strings; the postings offset
+ * table as a sorted array), so a block no query touches costs only its mappings. Series records,
+ * postings lists and chunks stay on disk and are read on demand, each checked against its CRC before
+ * use; a failed check turns into EM_ECORRUPT from the series set or iterator, with a message naming the
+ * file and offset. em_block_verify checks everything.
  *
  * QUERYING. A block is an em_queryable_t (engine/querier.h). select() resolves matchers to postings
  * (engine/postings.h set algebra, the all-series list for matchers that accept the empty value), walks
@@ -130,6 +132,9 @@ typedef struct em_block_meta {
     bool deletable; /* compaction.deletable: an empty result of compaction, to be removed */
     bool failed;    /* compaction.failed */
     int version;    /* 1 */
+    /* Prometheus 3's split of num_samples (stats.numFloatSamples / numHistogramSamples; 2.x has neither).
+     * Ember writes only float (XOR) chunks: the writer sets num_float_samples = num_samples. */
+    uint64_t num_float_samples, num_histogram_samples;
 } em_block_meta_t;
 
 /* Free sources and parents and zero the struct. NULL allowed. Thread: owner. */
@@ -137,8 +142,9 @@ void em_block_meta_fini(em_block_meta_t *m);
 /* Deep copy (dst must be zeroed or finied). Thread: owner of both. */
 void em_block_meta_copy(em_block_meta_t *dst, const em_block_meta_t *src);
 
-/* Append meta.json's text in Prometheus's layout (json.MarshalIndent with a tab; numTombstones,
- * parents, deletable and failed omitted when zero/empty). Thread: any. */
+/* Append meta.json's text in Prometheus 3's layout (json.MarshalIndent with a tab; every stats field,
+ * parents, deletable and failed omitted when zero/empty). Prometheus 2.x wrote the same minus
+ * numFloatSamples. Thread: any. */
 void em_block_meta_format(const em_block_meta_t *m, em_buf_t *out);
 
 /* Parse meta.json text. Unknown fields are ignored (newer Prometheus adds some). Returns EM_OK (out
@@ -216,8 +222,10 @@ int em_block_writer_add_samples(em_block_writer_t *w, const em_labels_t *ls, con
 int em_block_writer_add_sample_iter(em_block_writer_t *w, const em_labels_t *ls, em_sample_iter_t *it,
                                     em_err_t *err);
 /* Add one series from its chunks in time order, non-overlapping (consumed, not freed); chunks are
- * copied byte for byte unless they reach outside the block's range (then re-encoded). As add_samples,
- * plus EM_ECORRUPT for a chunk that does not decode or chunks out of order. */
+ * copied byte for byte (not decoded: their mint/maxt are trusted) unless they reach outside the block's
+ * range, when the samples inside are re-encoded; empty chunks are skipped. As add_samples, plus
+ * EM_ECORRUPT for chunks that overlap or are out of order or a re-encoded chunk that does not decode,
+ * and EM_EUNSUPPORTED for an encoding other than XOR. */
 int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, em_chunk_iter_t *it,
                                    em_err_t *err);
 
@@ -275,8 +283,10 @@ uint64_t em_block_size_bytes(const em_block_t *b);
 /* The block as a queryable (engine/querier.h); its queriers each hold a reference. The pointer is valid
  * while the caller holds a reference. Thread: any. */
 em_queryable_t *em_block_queryable(em_block_t *b);
-/* Open a querier over [mint_ms, maxt_ms] (closed, as engine/querier.h). Thread: any; the querier is
- * used by its creator. */
+/* Open a querier over [mint_ms, maxt_ms] (closed, as engine/querier.h). The first querier of a block
+ * loads its index tables (open only validated them): EM_OK, or EM_ECORRUPT if that fails (it does not
+ * after a successful open, short of the file changing underneath). Thread: any; the querier is used by
+ * its creator. */
 int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier_t **out, em_err_t *err);
 
 /* Check every CRC (series, postings, label indices, chunks) and that every chunk decodes. EM_OK or

@@ -57,6 +57,8 @@ void em_block_meta_format(const em_block_meta_t *m, em_buf_t *out)
         const char *name;
         uint64_t v;
     } st[] = {{"numSamples", m->num_samples},
+              {"numFloatSamples", m->num_float_samples},
+              {"numHistogramSamples", m->num_histogram_samples},
               {"numSeries", m->num_series},
               {"numChunks", m->num_chunks},
               {"numTombstones", m->num_tombstones}};
@@ -189,7 +191,9 @@ int em_block_meta_parse(const char *s, size_t n, em_block_meta_t *out, em_err_t 
     if (get_u64(st, "numSamples", &m.num_samples, err) != EM_OK ||
         get_u64(st, "numSeries", &m.num_series, err) != EM_OK ||
         get_u64(st, "numChunks", &m.num_chunks, err) != EM_OK ||
-        get_u64(st, "numTombstones", &m.num_tombstones, err) != EM_OK)
+        get_u64(st, "numTombstones", &m.num_tombstones, err) != EM_OK ||
+        get_u64(st, "numFloatSamples", &m.num_float_samples, err) != EM_OK ||
+        get_u64(st, "numHistogramSamples", &m.num_histogram_samples, err) != EM_OK)
         goto out;
     const em_json_t *c = em_json_get(root, "compaction");
     if (c && parse_compaction(c, &m, err) != EM_OK)

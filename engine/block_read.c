@@ -42,9 +42,27 @@ struct em_block {
     uint64_t size_bytes;
     atomic_int refs;
     atomic_bool deleted;
-    pthread_mutex_t mu; /* guards tomb (the pointer) and serializes em_block_delete */
+    pthread_mutex_t mu; /* guards tomb (the pointer) and 'loaded'; serializes em_block_delete */
     tomb_ref_t *tomb;
+    bool loaded; /* ix holds the symbol and postings tables; set once under mu, then ix is read-only */
 };
+
+/* Load the index tables on first use (open only validated them), so blocks that no query touches cost
+ * no memory beyond their mappings. Returns EM_OK or the parse error. Thread: any. */
+static int ensure_loaded(em_block_t *b, em_err_t *err)
+{
+    pthread_mutex_lock(&b->mu);
+    int rc = EM_OK;
+    if (!b->loaded) {
+        rc = em_index_parse(&b->ix, b->index.p, b->index.n, err);
+        if (rc == EM_OK)
+            b->loaded = true;
+        else
+            em_err_prefix(err, "%s", b->index.path);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
 
 static tomb_ref_t *tomb_acquire(em_block_t *b)
 {
@@ -199,10 +217,12 @@ int em_block_open(const char *dir, em_block_t **out, em_err_t *err)
     if ((rc = map_file(&b->index, err)) != EM_OK)
         goto out;
     b->size_bytes += b->index.n;
+    /* validate now (every check of em_index_parse), load the tables when a query first needs them */
     if ((rc = em_index_parse(&b->ix, b->index.p, b->index.n, err)) != EM_OK) {
         em_err_prefix(err, "%s", b->index.path);
         goto out;
     }
+    em_index_fini(&b->ix);
     if ((rc = open_segments(b, err)) != EM_OK)
         goto out;
     if ((rc = em_tombstones_read(dir, &b->tomb->t, err)) != EM_OK)
@@ -272,7 +292,7 @@ void em_block_stats(em_block_t *b, em_block_stats_t *st)
     st->index_bytes = b->index.n;
     for (size_t i = 0; i < b->n_segs; i++)
         st->chunks_bytes += b->segs[i].n;
-    st->n_symbols = b->ix.n_syms;
+    st->n_symbols = ensure_loaded(b, NULL) == EM_OK ? b->ix.n_syms : 0;
 }
 
 /* ---- chunks ---- */
@@ -342,79 +362,134 @@ typedef struct bquerier {
     tomb_ref_t *tomb;
 } bquerier_t;
 
-/* Series matching all matchers, as a sorted list of refs in 'out'. */
+/* The postings-table entry (name, value) within the name's range [lo, hi), or hi. */
+static size_t find_value(const em_index_t *ix, size_t lo, size_t hi, const char *v)
+{
+    size_t end = hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix->pt[mid].value, v);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return end;
+}
+
+/* out = union of the postings of m->name's values v with matches(v) == accept. Values are looked up
+ * directly when the matcher lists them (= and =~"a|b" for accepted values, != and !~"a|b" for rejected
+ * ones); otherwise every value of the name is tested. The lists are read into one buffer and merged
+ * with one k-way union, so the cost is linear in their total length. */
+static int matcher_union(const em_index_t *ix, const em_matcher_t *m, bool accept, em_postings_t *out,
+                         em_err_t *err)
+{
+    size_t lo, hi;
+    em_index_name_range(ix, m->name, &lo, &hi);
+    const char *const *vals;
+    size_t nv;
+    bool direct =
+        accept ? (m->type == EM_MATCH_EQ || m->type == EM_MATCH_RE) && em_matcher_set_values(m, &vals, &nv)
+               : (m->type == EM_MATCH_NEQ || m->type == EM_MATCH_NRE) &&
+                     em_matcher_literal_values(m, &vals, &nv);
+    size_t *sel = em_malloc(((direct ? nv : hi - lo) + 1) * sizeof(*sel)), n_sel = 0;
+    if (direct) {
+        for (size_t i = 0; i < nv; i++) {
+            size_t k = find_value(ix, lo, hi, vals[i]);
+            if (k < hi)
+                sel[n_sel++] = k;
+        }
+    } else {
+        for (size_t k = lo; k < hi; k++)
+            if (em_matcher_matches(m, ix->pt[k].value, strlen(ix->pt[k].value)) == accept)
+                sel[n_sel++] = k;
+    }
+    em_postings_t all, one;
+    em_postings_init(&all);
+    em_postings_init(&one);
+    size_t *start = em_malloc((n_sel + 1) * sizeof(*start));
+    int rc = EM_OK;
+    for (size_t i = 0; i < n_sel && rc == EM_OK; i++) {
+        if ((rc = em_index_postings_at(ix, ix->pt[sel[i]].off, &one, err)) != EM_OK)
+            break;
+        start[i] = all.n;
+        em_postings_reserve(&all, all.n + one.n);
+        memcpy(all.v + all.n, one.v, one.n * sizeof(*one.v));
+        all.n += one.n;
+    }
+    if (rc == EM_OK) {
+        start[n_sel] = all.n;
+        em_postings_span_t *spans = em_malloc((n_sel + 1) * sizeof(*spans));
+        for (size_t i = 0; i < n_sel; i++)
+            spans[i] = (em_postings_span_t){all.v + start[i], start[i + 1] - start[i]};
+        em_postings_union_k(spans, n_sel, out);
+        free(spans);
+    }
+    free(start);
+    free(sel);
+    em_postings_fini(&all);
+    em_postings_fini(&one);
+    return rc;
+}
+
+/* Series matching all matchers, as a sorted list of refs in 'out'. Matchers that do not accept the
+ * empty value select series by their values' postings and are intersected first (smallest result);
+ * matchers that accept it (also selecting series without the label) subtract the postings of the values
+ * they reject, from the all-series list when no positive matcher came first. */
 static int select_postings(em_block_t *b, const em_matcher_t *const *ms, size_t n_ms, em_postings_t *out,
                            em_err_t *err)
 {
     const em_index_t *ix = &b->ix;
-    em_postings_t acc, tmp, one, uni;
+    em_postings_t acc, tmp, uni;
     em_postings_init(&acc);
     em_postings_init(&tmp);
-    em_postings_init(&one);
     em_postings_init(&uni);
     int rc = EM_OK;
     bool have = false;
-    /* positive matchers first (they shrink the set), then those that also select series without the label */
     for (int pass = 0; pass < 2 && rc == EM_OK; pass++) {
         for (size_t i = 0; i < n_ms && rc == EM_OK; i++) {
             const em_matcher_t *m = ms[i];
             bool empty = em_matcher_matches_empty(m);
-            if ((pass == 0) == empty)
+            if ((pass == 0) == empty || (empty && em_matcher_matches_everything(m)))
                 continue;
-            if (empty && em_matcher_matches_everything(m))
-                continue;
-            size_t lo, hi;
-            em_index_name_range(ix, m->name, &lo, &hi);
-            uni.n = 0;
-            /* pass 0: union of values the matcher accepts; pass 1: union of values it rejects */
-            for (size_t k = lo; k < hi && rc == EM_OK; k++) {
-                const char *v = ix->pt[k].value;
-                if (em_matcher_matches(m, v, strlen(v)) != (pass == 0))
-                    continue;
-                if ((rc = em_index_postings_at(ix, ix->pt[k].off, &one, err)) != EM_OK)
+            if (have && acc.n == 0)
+                break; /* nothing left to narrow */
+            if ((rc = matcher_union(ix, m, pass == 0, &uni, err)) != EM_OK)
+                break;
+            if (!have && pass == 1) {
+                /* the all-series list is the first postings-table entry, ("", "") */
+                if (ix->n_pt == 0 || ix->pt[0].name[0] || ix->pt[0].value[0]) {
+                    rc = em_err_set(err, EM_ECORRUPT, "index: all-postings list missing");
                     break;
-                em_postings_union(uni.v, uni.n, one.v, one.n, &tmp);
-                em_postings_t sw = uni;
-                uni = tmp;
+                }
+                if ((rc = em_index_postings_at(ix, ix->pt[0].off, &acc, err)) != EM_OK)
+                    break;
+                have = true;
+            }
+            if (!have)
+                em_postings_assign(&acc, uni.v, uni.n);
+            else if (pass == 0)
+                em_postings_intersect(acc.v, acc.n, uni.v, uni.n, &tmp);
+            else
+                em_postings_difference(acc.v, acc.n, uni.v, uni.n, &tmp);
+            if (have) {
+                em_postings_t sw = acc;
+                acc = tmp;
                 tmp = sw;
             }
-            if (rc != EM_OK)
-                break;
-            if (!have) {
-                if (pass == 0) {
-                    em_postings_assign(&acc, uni.v, uni.n);
-                } else {
-                    if (ix->n_pt == 0 || ix->pt[0].name[0] || ix->pt[0].value[0]) {
-                        rc = em_err_set(err, EM_ECORRUPT, "%s/index: all-postings list missing", b->dir);
-                        break;
-                    }
-                    if ((rc = em_index_postings_at(ix, ix->pt[0].off, &one, err)) != EM_OK)
-                        break;
-                    em_postings_difference(one.v, one.n, uni.v, uni.n, &acc);
-                }
-                have = true;
-            } else if (pass == 0) {
-                em_postings_intersect(acc.v, acc.n, uni.v, uni.n, &tmp);
-                em_postings_assign(&acc, tmp.v, tmp.n);
-            } else {
-                em_postings_difference(acc.v, acc.n, uni.v, uni.n, &tmp);
-                em_postings_assign(&acc, tmp.v, tmp.n);
-            }
+            have = true;
         }
     }
-    if (rc == EM_OK && !have) {
-        /* only match-everything matchers: all series */
-        if (ix->n_pt > 0 && !ix->pt[0].name[0] && !ix->pt[0].value[0])
-            rc = em_index_postings_at(ix, ix->pt[0].off, &acc, err);
-    }
-    if (rc == EM_OK) {
+    if (rc == EM_OK && !have && ix->n_pt > 0 && !ix->pt[0].name[0] && !ix->pt[0].value[0])
+        rc = em_index_postings_at(ix, ix->pt[0].off, &acc, err); /* only match-everything matchers */
+    if (rc == EM_OK)
         em_postings_assign(out, acc.v, acc.n);
-    } else if (err && strncmp(err->msg, b->dir, strlen(b->dir)) != 0) {
-        em_err_prefix(err, "%s/index", b->dir);
-    }
+    else
+        em_err_prefix(err, "%s", b->dir);
     em_postings_fini(&acc);
     em_postings_fini(&tmp);
-    em_postings_fini(&one);
     em_postings_fini(&uni);
     return rc;
 }
@@ -442,7 +517,7 @@ static int bset_next(em_series_set_t *ss)
         uint64_t ref = s->refs.v[s->pos++];
         int rc = em_index_series(&s->q->b->ix, ref, &s->cur, &s->err);
         if (rc != EM_OK) {
-            em_err_prefix(&s->err, "%s/index", s->q->b->dir);
+            em_err_prefix(&s->err, "%s", s->q->b->dir);
             s->failed = true;
             return rc;
         }
@@ -797,7 +872,9 @@ static const em_querier_ops_t bq_ops = {bq_select, bq_label_names, bq_label_valu
 
 int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier_t **out, em_err_t *err)
 {
-    (void)err;
+    int rc = ensure_loaded(b, err);
+    if (rc != EM_OK)
+        return rc;
     bquerier_t *q = EM_NEW(bquerier_t);
     q->q.ops = &bq_ops;
     q->q.mint_ms = mint_ms;
@@ -855,6 +932,8 @@ int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_ma
 
 int em_block_verify(em_block_t *b, em_err_t *err)
 {
+    if (ensure_loaded(b, err) != EM_OK)
+        return EM_ECORRUPT;
     const em_index_t *ix = &b->ix;
     em_postings_t p;
     em_postings_init(&p);
@@ -866,10 +945,10 @@ int em_block_verify(em_block_t *b, em_err_t *err)
     if (rc == EM_OK && ix->n_pt > 0 && !ix->pt[0].name[0])
         rc = em_index_postings_at(ix, ix->pt[0].off, &p, err);
     if (rc != EM_OK)
-        em_err_prefix(err, "%s/index", b->dir);
+        em_err_prefix(err, "%s", b->dir);
     for (size_t i = 0; i < p.n && rc == EM_OK; i++) {
         if ((rc = em_index_series(ix, p.v[i], &s, err)) != EM_OK) {
-            em_err_prefix(err, "%s/index", b->dir);
+            em_err_prefix(err, "%s", b->dir);
             break;
         }
         em_labels_t ls = {s.labels, s.n_labels};

@@ -318,6 +318,12 @@ static int begin_series(em_block_writer_t *w, const em_labels_t *ls, em_err_t *e
         return fail(w, err, EM_ESTATE, 0, "%s: writer already committed", "block writer");
     if (ls->n == 0)
         return fail(w, err, EM_EINVAL, 0, "%s: series without labels", "block writer");
+    /* The index needs names sorted and unique (readers binary-search them). Names and values are not
+     * checked further: Prometheus 3 allows any UTF-8 in names, and its blocks are compacted here too. */
+    for (size_t i = 1; i < ls->n; i++)
+        if (strcmp(ls->v[i - 1].name, ls->v[i].name) >= 0)
+            return fail(w, err, EM_EINVAL, 0, "block writer: label names not sorted and unique at \"%s\"",
+                        ls->v[i].name);
     if (w->n_series > 0 && em_labels_cmp(&w->series[w->n_series - 1].ls, ls) >= 0) {
         em_buf_t b = EM_BUF_INIT;
         em_labels_format(ls, &b);
@@ -385,7 +391,8 @@ int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, 
             return fail(w, err, EM_ECORRUPT, 0, "%s: chunks overlap or are out of order", "block writer");
         first = false;
         prev_maxt = c.maxt_ms;
-        if (c.maxt_ms < w->o.min_time_ms || c.mint_ms >= w->o.max_time_ms)
+        if (c.maxt_ms < w->o.min_time_ms || c.mint_ms >= w->o.max_time_ms ||
+            em_xor_num_samples(c.data, c.len) == 0)
             continue;
         if (c.mint_ms >= w->o.min_time_ms && c.maxt_ms < w->o.max_time_ms) {
             if (put_chunk(w, c.mint_ms, c.maxt_ms, c.data, c.len, err) != EM_OK)
@@ -697,6 +704,7 @@ static void fill_meta(const em_block_writer_t *w, em_block_meta_t *m)
     m->min_time_ms = w->o.min_time_ms;
     m->max_time_ms = w->o.max_time_ms;
     m->num_samples = w->n_samples;
+    m->num_float_samples = w->n_samples; /* Prometheus 3 counts XOR samples apart from histograms */
     m->num_series = w->n_series;
     m->num_chunks = w->n_chunks;
     m->num_tombstones = em_tombstones_count(&w->tomb);

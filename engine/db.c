@@ -110,43 +110,52 @@ void db_update_gauges(em_db_t *db)
 
 static void metrics_init(db_metrics_t *m)
 {
-    m->compactions = em_counter_new("ember_tsdb_compactions_total", "Total number of compactions that were executed.",
-                                    NULL);
-    m->compactions_failed =
-        em_counter_new("ember_tsdb_compactions_failed_total", "Total number of compactions that failed.", NULL);
-    m->compactions_triggered = em_counter_new("ember_tsdb_compactions_triggered_total",
-                                              "Total number of triggered compactions for the partition.", NULL);
-    m->head_truncations =
-        em_counter_new("ember_tsdb_head_truncations_total", "Total number of head truncations attempted.", NULL);
+    m->compactions = em_counter_new("ember_tsdb_compactions_total",
+                                    "Total number of compactions that were executed.", NULL);
+    m->compactions_failed = em_counter_new("ember_tsdb_compactions_failed_total",
+                                           "Total number of compactions that failed.", NULL);
+    m->compactions_triggered =
+        em_counter_new("ember_tsdb_compactions_triggered_total",
+                       "Total number of triggered compactions for the partition.", NULL);
+    m->head_truncations = em_counter_new("ember_tsdb_head_truncations_total",
+                                         "Total number of head truncations attempted.", NULL);
     m->head_truncations_failed = em_counter_new("ember_tsdb_head_truncations_failed_total",
                                                 "Total number of head truncations that failed.", NULL);
-    m->retention_time = em_counter_new("ember_tsdb_time_retentions_total",
-                                       "The number of times that blocks were deleted because the maximum time limit "
-                                       "was exceeded.",
-                                       NULL);
-    m->retention_size = em_counter_new("ember_tsdb_size_retentions_total",
-                                       "The number of times that blocks were deleted because the maximum number of "
-                                       "bytes was exceeded.",
-                                       NULL);
-    m->blocks_corrupted = em_counter_new("ember_blocks_corrupted_total",
-                                         "Number of block directories skipped because they failed to open.", NULL);
-    m->reloads = em_counter_new("ember_tsdb_reloads_total", "Number of times the database reloaded block data from disk.",
-                                NULL);
-    m->reloads_failed = em_counter_new("ember_tsdb_reloads_failures_total",
-                                       "Number of times the database failed to reloadBlocks block data from disk.", NULL);
-    m->blocks_loaded = em_gauge_new("ember_tsdb_blocks_loaded", "Number of currently loaded data blocks", NULL);
-    m->size_bytes = em_gauge_new("ember_tsdb_storage_blocks_bytes",
-                                 "The number of bytes that are currently used for local storage by all blocks.", NULL);
-    m->retention_limit_bytes =
-        em_gauge_new("ember_tsdb_retention_limit_bytes", "Max number of bytes to be retained in the tsdb blocks, "
-                                                         "configure 0 means disabled",
+    m->retention_time =
+        em_counter_new("ember_tsdb_time_retentions_total",
+                       "The number of times that blocks were deleted because the maximum time limit "
+                       "was exceeded.",
+                       NULL);
+    m->retention_size =
+        em_counter_new("ember_tsdb_size_retentions_total",
+                       "The number of times that blocks were deleted because the maximum number of "
+                       "bytes was exceeded.",
+                       NULL);
+    m->blocks_corrupted =
+        em_counter_new("ember_blocks_corrupted_total",
+                       "Number of block directories skipped because they failed to open.", NULL);
+    m->reloads = em_counter_new("ember_tsdb_reloads_total",
+                                "Number of times the database reloaded block data from disk.", NULL);
+    m->reloads_failed =
+        em_counter_new("ember_tsdb_reloads_failures_total",
+                       "Number of times the database failed to reloadBlocks block data from disk.", NULL);
+    m->blocks_loaded =
+        em_gauge_new("ember_tsdb_blocks_loaded", "Number of currently loaded data blocks", NULL);
+    m->size_bytes =
+        em_gauge_new("ember_tsdb_storage_blocks_bytes",
+                     "The number of bytes that are currently used for local storage by all blocks.", NULL);
+    m->retention_limit_bytes = em_gauge_new("ember_tsdb_retention_limit_bytes",
+                                            "Max number of bytes to be retained in the tsdb blocks, "
+                                            "configure 0 means disabled",
+                                            NULL);
+    m->lowest_timestamp =
+        em_gauge_new("ember_tsdb_lowest_timestamp",
+                     "Lowest timestamp value stored in the database. The unit is decided by the "
+                     "library consumer.",
                      NULL);
-    m->lowest_timestamp = em_gauge_new("ember_tsdb_lowest_timestamp",
-                                       "Lowest timestamp value stored in the database. The unit is decided by the "
-                                       "library consumer.",
-                                       NULL);
-    m->compaction_failing = em_gauge_new("ember_tsdb_compaction_failing",
-                                         "1 when the last attempt to write a block failed (it is retried).", NULL);
+    m->compaction_failing =
+        em_gauge_new("ember_tsdb_compaction_failing",
+                     "1 when the last attempt to write a block failed (it is retried).", NULL);
 }
 
 /* ---- the lock file ---- */
@@ -253,7 +262,8 @@ static void load_blocks(em_db_t *db)
         em_block_t *b = NULL;
         if (em_block_open(path, &b, &err) != EM_OK) {
             em_counter_inc(db->m.blocks_corrupted);
-            em_error("db", "Skipping a block that cannot be opened", "block=%s err=%s", e->d_name, em_q(err.msg));
+            em_error("db", "Skipping a block that cannot be opened", "block=%s err=%s", e->d_name,
+                     em_q(err.msg));
             continue;
         }
         em_grow((void **)&db->blocks, &db->cap_blocks, db->n_blocks + 1, sizeof(em_block_t *));
@@ -296,7 +306,8 @@ static int load_tombs(em_db_t *db, em_err_t *err)
     em_buf_fini(&b);
     if (rc != EM_OK) {
         /* Deletions are lost, the data is not: warn and go on, as for a corrupt block. */
-        em_error("db", "Ignoring unreadable head tombstones", "path=%s err=%s", em_q(path), em_q(err ? err->msg : ""));
+        em_error("db", "Ignoring unreadable head tombstones", "path=%s err=%s", em_q(path),
+                 em_q(err ? err->msg : ""));
         return EM_OK;
     }
     head_tombs_release(db->tombs);
@@ -320,6 +331,7 @@ int em_db_open(const em_db_opts_t *o, em_db_t **out, em_err_t *err)
     pthread_mutex_init(&db->maint_mu, NULL);
     pthread_mutex_init(&db->bg_mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
+    pthread_cond_init(&db->readers_cv, NULL);
 
     rc = em_mkdir_all(db->dir, err);
     if (rc != EM_OK)
@@ -397,6 +409,7 @@ void em_db_close(em_db_t *db)
     pthread_mutex_destroy(&db->maint_mu);
     pthread_mutex_destroy(&db->bg_mu);
     pthread_cond_destroy(&db->bg_cv);
+    pthread_cond_destroy(&db->readers_cv);
     free(db->dir);
     free(db);
 }

@@ -64,11 +64,11 @@ typedef struct em_db em_db_t;
 #define EM_DB_MAX_BLOCK_CAP_MS (31 * 24 * 3600 * 1000LL)
 
 typedef struct em_db_opts {
-    const char *dir;           /* the data directory; created if missing */
-    int64_t retention_ms;      /* 0: no time limit */
-    uint64_t retention_bytes;  /* 0: no size limit */
-    int64_t min_block_ms;      /* 0: 2h. The head's chunk range; smaller values are for tests */
-    int64_t max_block_ms;      /* 0: min(retention/10, 31d), at least min_block_ms */
+    const char *dir;          /* the data directory; created if missing */
+    int64_t retention_ms;     /* 0: no time limit */
+    uint64_t retention_bytes; /* 0: no size limit */
+    int64_t min_block_ms;     /* 0: 2h. The head's chunk range; smaller values are for tests */
+    int64_t max_block_ms;     /* 0: min(retention/10, 31d), at least min_block_ms */
     bool no_lockfile;
     /* The head (engine/head.h). */
     int head_shards;

@@ -88,8 +88,8 @@ int em_db_delete(em_db_t *db, int64_t mint_ms, int64_t maxt_ms, const em_matcher
     em_arena_fini(&a);
     pthread_mutex_unlock(&db->maint_mu);
     if (rc == EM_OK)
-        em_info("db", "Deleted series", "mint=%lld maxt=%lld head_series=%zu", (long long)mint_ms, (long long)maxt_ms,
-                n_ls);
+        em_info("db", "Deleted series", "mint=%lld maxt=%lld head_series=%zu", (long long)mint_ms,
+                (long long)maxt_ms, n_ls);
     return rc;
 }
 
@@ -184,8 +184,8 @@ int em_db_snapshot(em_db_t *db, bool skip_head, char *name_out, size_t name_cap,
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
         r = (uint64_t)now * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
     r &= INT64_MAX;
-    snprintf(name, sizeof(name), "%04d%02d%02dT%02d%02d%02dZ-%016llx", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned long long)r);
+    snprintf(name, sizeof(name), "%04d%02d%02dT%02d%02d%02dZ-%016llx", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned long long)r);
     snprintf(path, sizeof(path), "%s/snapshots/%s", db->dir, name);
     int rc = em_db_snapshot_to(db, path, skip_head, err);
     if (rc != EM_OK) {
@@ -214,7 +214,8 @@ typedef struct stat_tab {
 static stat_ent_t *tab_get(stat_tab_t *t, const char *k, size_t kn, em_arena_t *a, bool *created)
 {
     if (2 * (t->n + 1) > t->cap) {
-        stat_tab_t nt = {em_calloc(t->cap ? 2 * t->cap : 64, sizeof(stat_ent_t)), t->cap ? 2 * t->cap : 64, t->n};
+        stat_tab_t nt = {em_calloc(t->cap ? 2 * t->cap : 64, sizeof(stat_ent_t)), t->cap ? 2 * t->cap : 64,
+                         t->n};
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->v[i].key)
                 continue;

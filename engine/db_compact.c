@@ -124,15 +124,21 @@ static int cut_one(em_db_t *db, int64_t mint, em_err_t *err)
     em_counter_inc(db->m.compactions);
     if (b) {
         char u[EM_ULID_STR_LEN + 1];
-        em_info("db", "write block", "mint=%lld maxt=%lld ulid=%s duration=%lldms", (long long)mint, (long long)maxt,
-                blk_name(b, u), (long long)(em_now_ms() - t0));
+        em_info("db", "write block", "mint=%lld maxt=%lld ulid=%s duration=%lldms", (long long)mint,
+                (long long)maxt, blk_name(b, u), (long long)(em_now_ms() - t0));
         db_blocks_add(db, b);
     }
+    /* Queries opened before the block was listed may still need the head's copy of its data. */
+    pthread_mutex_lock(&db->mu);
+    uint64_t epoch = ++db->epoch;
+    pthread_mutex_unlock(&db->mu);
+    db_wait_readers(db, epoch, maxt);
     em_counter_inc(db->m.head_truncations);
     rc = em_head_truncate(db->head, maxt, err);
     if (rc != EM_OK) {
         em_counter_inc(db->m.head_truncations_failed);
-        em_error("db", "Head truncation failed", "mint=%lld err=%s", (long long)maxt, em_q(err ? err->msg : ""));
+        em_error("db", "Head truncation failed", "mint=%lld err=%s", (long long)maxt,
+                 em_q(err ? err->msg : ""));
         return rc;
     }
     /* Deletions of data the head no longer holds are done with. */
@@ -292,7 +298,8 @@ int db_compact_blocks(em_db_t *db, em_block_t *const *sel, size_t k, em_err_t *e
     if (rc != EM_OK) {
         em_counter_inc(db->m.compactions_failed);
         em_gauge_set(db->m.compaction_failing, 1);
-        em_error("db", "Compaction failed; retried at the next round", "blocks=%zu err=%s", k, em_q(err ? err->msg : ""));
+        em_error("db", "Compaction failed; retried at the next round", "blocks=%zu err=%s", k,
+                 em_q(err ? err->msg : ""));
         return rc;
     }
     em_gauge_set(db->m.compaction_failing, 0);
@@ -302,8 +309,8 @@ int db_compact_blocks(em_db_t *db, em_block_t *const *sel, size_t k, em_err_t *e
         blk_name(nb, u);
         db_blocks_add(db, nb);
     }
-    em_info("db", "compact blocks", "count=%zu mint=%lld maxt=%lld ulid=%s duration=%lldms", k, (long long)mint,
-            (long long)maxt, u, (long long)(em_now_ms() - t0));
+    em_info("db", "compact blocks", "count=%zu mint=%lld maxt=%lld ulid=%s duration=%lldms", k,
+            (long long)mint, (long long)maxt, u, (long long)(em_now_ms() - t0));
     /* The new block is in place (renamed and fsynced): only now may the parents go. */
     db_blocks_remove(db, sel, k);
     return EM_OK;
@@ -342,7 +349,8 @@ static void retention(em_db_t *db)
     if (db->o.retention_ms > 0 && n > 0) {
         int64_t newest = blk_maxt(v[n - 1]);
         for (i = n - 1; i-- > 0;) {
-            if (newest - blk_maxt(v[i]) > db->o.retention_ms) {
+            /* Prometheus 3 (BeyondTimeRetention): at least the retention behind the newest block. */
+            if (newest - blk_maxt(v[i]) >= db->o.retention_ms) {
                 for (size_t k = 0; k <= i; k++)
                     del[n_del++] = v[k];
                 em_counter_inc(db->m.retention_time);
@@ -411,8 +419,8 @@ void db_remove_replaced(em_db_t *db)
         for (size_t k = 0; k < db->n_blocks; k++) {
             if (replaced_by(db->blocks[i], db->blocks[k])) {
                 char u[EM_ULID_STR_LEN + 1], w[EM_ULID_STR_LEN + 1];
-                em_info("db", "Removing a block replaced by compaction", "block=%s by=%s", blk_name(db->blocks[i], u),
-                        blk_name(db->blocks[k], w));
+                em_info("db", "Removing a block replaced by compaction", "block=%s by=%s",
+                        blk_name(db->blocks[i], u), blk_name(db->blocks[k], w));
                 del[n_del++] = db->blocks[i];
                 break;
             }

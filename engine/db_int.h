@@ -52,7 +52,12 @@ struct em_db {
     pthread_mutex_t mu;
     em_block_t **blocks; /* sorted by (minTime, ulid); the list holds one reference on each */
     size_t n_blocks, cap_blocks;
-    head_tombs_t *tombs;  /* never NULL */
+    head_tombs_t *tombs; /* never NULL */
+    /* Open queriers that read the head, so a truncation can wait for those opened before the block
+     * holding the truncated data was listed (Prometheus: WaitForPendingReadersInTimeRange). */
+    struct db_reader *readers;
+    uint64_t epoch; /* bumped when a block cut from the head is listed */
+    pthread_cond_t readers_cv;
 
     /* Serialises writers of blocks: the background round, delete, clean_tombstones, snapshot. */
     pthread_mutex_t maint_mu;
@@ -86,7 +91,16 @@ void db_blocks_snapshot_free(em_block_t **v, size_t n);
 /* Recompute the size and block gauges. */
 void db_update_gauges(em_db_t *db);
 
+/* A querier reading the head, registered in db->readers. Locks: mu. */
+typedef struct db_reader {
+    struct db_reader *prev, *next;
+    uint64_t epoch;
+    int64_t mint;
+} db_reader_t;
+
 /* ---- db_query.c ---- */
+/* Wait until every querier that reads the head below maxt and was opened before 'epoch' has closed. */
+void db_wait_readers(em_db_t *db, uint64_t epoch, int64_t maxt);
 int db_querier_open(em_queryable_t *self, int64_t mint, int64_t maxt, em_querier_t **out, em_err_t *err);
 /* The head over [mint, maxt] with head tombstones applied (for cutting blocks and snapshots): selects
  * every series, sorted. The querier and set are returned; close both. */
@@ -114,7 +128,8 @@ const head_tomb_t *head_tombs_find(const head_tombs_t *t, uint64_t hash, const e
 /* Is t_ms inside one of the intervals? */
 bool head_tomb_covers(const head_tomb_t *ht, int64_t t_ms);
 /* A new set: 'old' plus [mint, maxt] for every series in ls[0..n). */
-head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, size_t n, int64_t mint, int64_t maxt);
+head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, size_t n, int64_t mint,
+                             int64_t maxt);
 /* A new set without intervals ending before t_ms (data the head no longer holds). */
 head_tombs_t *head_tombs_trim(const head_tombs_t *old, int64_t t_ms);
 /* Serialise / parse the head_tombstones file. */

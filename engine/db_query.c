@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/log.h"
 #include "base/mem.h"
 #include "engine/chunk.h"
 #include "engine/db_int.h"
@@ -174,6 +176,8 @@ em_series_set_t *db_tomb_filter_set(em_series_set_t *inner, head_tombs_t *tombs,
 typedef struct db_querier {
     em_querier_t super;
     em_db_t *db;
+    db_reader_t reader; /* in db->readers while 'registered' */
+    bool registered;
     em_querier_t *head_q; /* NULL when the range misses the head */
     head_tombs_t *tombs;
     em_querier_t **block_q;
@@ -181,8 +185,8 @@ typedef struct db_querier {
     size_t n_blocks;
 } db_querier_t;
 
-static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hints, const em_matcher_t *const *ms,
-                     size_t n_ms, em_series_set_t **out, em_err_t *err)
+static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hints,
+                     const em_matcher_t *const *ms, size_t n_ms, em_series_set_t **out, em_err_t *err)
 {
     db_querier_t *q = (db_querier_t *)q_;
     size_t n_subs = q->n_blocks + (q->head_q ? 1 : 0), n = 0;
@@ -221,8 +225,8 @@ static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
     return EM_OK;
 }
 
-static int dq_labels(db_querier_t *q, const char *name, const em_matcher_t *const *ms, size_t n_ms, em_arena_t *a,
-                     em_strlist_t *out, em_err_t *err)
+static int dq_labels(db_querier_t *q, const char *name, const em_matcher_t *const *ms, size_t n_ms,
+                     em_arena_t *a, em_strlist_t *out, em_err_t *err)
 {
     size_t total = q->n_blocks + 1;
     for (size_t i = 0; i < total; i++) {
@@ -250,10 +254,54 @@ static int dq_label_values(em_querier_t *q, const char *name, const em_matcher_t
     return dq_labels((db_querier_t *)q, name, ms, n_ms, a, out, err);
 }
 
+static void reader_add(em_db_t *db, db_reader_t *r)
+{
+    r->prev = NULL;
+    r->next = db->readers;
+    if (db->readers)
+        db->readers->prev = r;
+    db->readers = r;
+}
+
+static void reader_remove(em_db_t *db, db_reader_t *r)
+{
+    pthread_mutex_lock(&db->mu);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        db->readers = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    pthread_cond_broadcast(&db->readers_cv);
+    pthread_mutex_unlock(&db->mu);
+}
+
+void db_wait_readers(em_db_t *db, uint64_t epoch, int64_t maxt)
+{
+    pthread_mutex_lock(&db->mu);
+    for (int waited_s = 0;; waited_s++) {
+        bool pending = false;
+        for (db_reader_t *r = db->readers; r && !pending; r = r->next)
+            pending = r->epoch < epoch && r->mint < maxt;
+        if (!pending)
+            break;
+        if (waited_s && waited_s % 30 == 0)
+            em_warn("db", "Head truncation is waiting for queries that read the head", "waited=%ds",
+                    waited_s);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&db->readers_cv, &db->mu, &ts);
+    }
+    pthread_mutex_unlock(&db->mu);
+}
+
 static void dq_close(em_querier_t *q_)
 {
     db_querier_t *q = (db_querier_t *)q_;
     em_querier_close(q->head_q);
+    if (q->registered)
+        reader_remove(q->db, &q->reader);
     for (size_t i = 0; i < q->n_blocks; i++) {
         em_querier_close(q->block_q[i]);
         em_block_release(q->blocks[i]);
@@ -298,6 +346,15 @@ int db_querier_open(em_queryable_t *self, int64_t mint, int64_t maxt, em_querier
     }
     q->tombs = db->tombs;
     head_tombs_acquire(q->tombs);
+    /* Registered before the head is looked at: a cut listed after this point waits for us before it
+     * truncates, and one listed before is in our block list. */
+    bool head = head_in_range(db, mint, maxt);
+    if (head) {
+        q->reader.epoch = db->epoch;
+        q->reader.mint = mint;
+        reader_add(db, &q->reader);
+        q->registered = true;
+    }
     pthread_mutex_unlock(&db->mu);
 
     q->block_q = em_calloc(q->n_blocks ? q->n_blocks : 1, sizeof(em_querier_t *));
@@ -309,7 +366,7 @@ int db_querier_open(em_queryable_t *self, int64_t mint, int64_t maxt, em_querier
             goto out;
         }
     }
-    if (head_in_range(db, mint, maxt))
+    if (head)
         rc = em_head_querier(db->head, mint, maxt, &q->head_q, err);
 out:
     if (rc != EM_OK) {

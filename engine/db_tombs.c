@@ -116,8 +116,8 @@ static int cmp_tomb(const void *a, const void *b)
 }
 
 /* Append a copy of an entry (labels into t's arena, intervals malloc'd). */
-static head_tomb_t *push(head_tombs_t *t, size_t *cap, const em_labels_t *ls, uint64_t hash,
-                         int64_t (*iv)[2], size_t n_iv)
+static head_tomb_t *push(head_tombs_t *t, size_t *cap, const em_labels_t *ls, uint64_t hash, int64_t (*iv)[2],
+                         size_t n_iv)
 {
     em_grow((void **)&t->v, cap, t->n + 1, sizeof(head_tomb_t));
     head_tomb_t *e = &t->v[t->n++];
@@ -130,7 +130,8 @@ static head_tomb_t *push(head_tombs_t *t, size_t *cap, const em_labels_t *ls, ui
     return e;
 }
 
-head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, size_t n, int64_t mint, int64_t maxt)
+head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, size_t n, int64_t mint,
+                             int64_t maxt)
 {
     head_tombs_t *t = head_tombs_new();
     size_t cap = 0;

@@ -21,7 +21,7 @@ typedef struct sd_file {
     char *path;
     struct stat st; /* when last read (successfully or not) */
     int64_t read_ms;
-    bool seen;      /* matched by the latest glob */
+    bool seen; /* matched by the latest glob */
     em_arena_t arena;
     em_target_group_t *groups; /* last good content, in arena */
     size_t n_groups;
@@ -182,7 +182,8 @@ static int parse_labels(parse_ctx_t *c, yaml_node_t *n, em_label_t *extra, em_ta
     size_t k = 0;
     for (size_t i = 0; i < cnt; i++) {
         yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
-        yaml_node_t *kn = yaml_document_get_node(c->doc, p->key), *vn = yaml_document_get_node(c->doc, p->value);
+        yaml_node_t *kn = yaml_document_get_node(c->doc, p->key),
+                    *vn = yaml_document_get_node(c->doc, p->value);
         const char *name = scalar(c, kn), *val = scalar(c, vn);
         if (!name || !val)
             return fail_at(c, kn, "%s", "labels must be a map of label names to strings");
@@ -215,7 +216,8 @@ static int parse_group(parse_ctx_t *c, yaml_node_t *n, size_t index, em_target_g
     g->source = source;
     yaml_node_t *labels = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = yaml_document_get_node(c->doc, p->key), *vn = yaml_document_get_node(c->doc, p->value);
+        yaml_node_t *kn = yaml_document_get_node(c->doc, p->key),
+                    *vn = yaml_document_get_node(c->doc, p->value);
         const char *key = scalar(c, kn);
         if (key && strcmp(key, "targets") == 0) {
             int rc = parse_targets(c, vn, g);
@@ -224,7 +226,8 @@ static int parse_group(parse_ctx_t *c, yaml_node_t *n, size_t index, em_target_g
         } else if (key && strcmp(key, "labels") == 0) {
             labels = vn;
         } else if (!c->json) { /* Prometheus reads YAML strictly and JSON leniently */
-            return fail_at(c, kn, "field %s not found in type struct { Targets []string; Labels model.LabelSet }",
+            return fail_at(c, kn,
+                           "field %s not found in type struct { Targets []string; Labels model.LabelSet }",
                            key ? key : "?");
         }
     }
@@ -238,8 +241,8 @@ static bool ends_with_json(const char *path)
     return n >= 5 && strcasecmp(path + n - 5, ".json") == 0;
 }
 
-int em_discovery_parse_file(const char *path, const char *text, size_t n, em_arena_t *a, em_target_group_t **groups,
-                            size_t *n_groups, em_err_t *err)
+int em_discovery_parse_file(const char *path, const char *text, size_t n, em_arena_t *a,
+                            em_target_group_t **groups, size_t *n_groups, em_err_t *err)
 {
     int rc = EM_EINVAL;
     yaml_parser_t parser;

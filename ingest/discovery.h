@@ -45,7 +45,7 @@ typedef struct em_target_group {
     const char *source;
     em_labels_t *targets; /* each sorted, holding __address__ */
     size_t n_targets;
-    em_labels_t labels;   /* sorted */
+    em_labels_t labels; /* sorted */
 } em_target_group_t;
 
 typedef struct em_discovery em_discovery_t;
@@ -69,7 +69,7 @@ uint64_t em_discovery_version(const em_discovery_t *d);
 /* Parse one file SD document (JSON or YAML, n bytes) into groups allocated in 'a', with source
  * "<path>:<index>" and __meta_filepath=<path>. Returns EM_OK and sets *groups / *n, or EM_EINVAL with a
  * message naming the path (and line where libyaml gives one). Thread: any. */
-int em_discovery_parse_file(const char *path, const char *text, size_t n, em_arena_t *a, em_target_group_t **groups,
-                            size_t *n_groups, em_err_t *err);
+int em_discovery_parse_file(const char *path, const char *text, size_t n, em_arena_t *a,
+                            em_target_group_t **groups, size_t *n_groups, em_err_t *err);
 
 #endif

@@ -53,7 +53,8 @@ static const char *source_value(const em_labels_builder_t *b, const em_relabel_c
 }
 
 /* Expand tmpl against val; NULL when the regex does not match. The result lives in the arena. */
-static const char *expand(const em_relabel_config_t *r, const char *val, size_t n, const char *tmpl, em_arena_t *a)
+static const char *expand(const em_relabel_config_t *r, const char *val, size_t n, const char *tmpl,
+                          em_arena_t *a)
 {
     em_buf_t out = EM_BUF_INIT;
     const char *res = NULL;
@@ -120,7 +121,8 @@ static void by_name(em_labels_builder_t *b, const em_relabel_config_t *r, em_are
             if (!em_regex_match(r->regex, name, nl))
                 em_labels_builder_del(b, name);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -133,26 +135,37 @@ bool em_relabel_apply(em_labels_builder_t *b, const em_relabel_config_t *r, em_a
         val = source_value(b, r, a, &n);
     const char *tv;
     switch (r->action) {
-    case EM_RELABEL_DROP: return !em_regex_match(r->regex, val, n);
-    case EM_RELABEL_KEEP: return em_regex_match(r->regex, val, n);
+    case EM_RELABEL_DROP:
+        return !em_regex_match(r->regex, val, n);
+    case EM_RELABEL_KEEP:
+        return em_regex_match(r->regex, val, n);
     case EM_RELABEL_KEEPEQUAL:
         tv = em_labels_builder_get(b, r->target_label);
         return strcmp(tv ? tv : "", val) == 0;
     case EM_RELABEL_DROPEQUAL:
         tv = em_labels_builder_get(b, r->target_label);
         return strcmp(tv ? tv : "", val) != 0;
-    case EM_RELABEL_REPLACE: do_replace(b, r, val, n, a); return true;
-    case EM_RELABEL_LOWERCASE: fold_case(b, r->target_label, val, n, false, a); return true;
-    case EM_RELABEL_UPPERCASE: fold_case(b, r->target_label, val, n, true, a); return true;
+    case EM_RELABEL_REPLACE:
+        do_replace(b, r, val, n, a);
+        return true;
+    case EM_RELABEL_LOWERCASE:
+        fold_case(b, r->target_label, val, n, false, a);
+        return true;
+    case EM_RELABEL_UPPERCASE:
+        fold_case(b, r->target_label, val, n, true, a);
+        return true;
     case EM_RELABEL_HASHMOD: {
         char num[24];
-        int len = snprintf(num, sizeof(num), "%llu", (unsigned long long)em_relabel_hashmod(val, n, r->modulus));
+        int len =
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)em_relabel_hashmod(val, n, r->modulus));
         em_labels_builder_set(b, r->target_label, em_arena_strndup(a, num, (size_t)len));
         return true;
     }
     case EM_RELABEL_LABELMAP:
     case EM_RELABEL_LABELDROP:
-    case EM_RELABEL_LABELKEEP: by_name(b, r, a); return true;
+    case EM_RELABEL_LABELKEEP:
+        by_name(b, r, a);
+        return true;
     }
     return true;
 }

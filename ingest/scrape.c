@@ -17,6 +17,7 @@
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "base/strconv.h"
+#include "base/workpool.h"
 #include "ingest/scrape_int.h"
 
 #define POLL_MAX_MS 1000
@@ -29,15 +30,17 @@ static struct {
 static void metrics_register(void)
 {
     mt.scrapes = em_counter_new("ember_target_scrapes_total", "Total number of scrapes attempted.", NULL);
-    mt.failed = em_counter_new("ember_target_scrapes_failed_total",
-                               "Total number of scrapes that failed (network, HTTP status, parse error or limit).",
-                               NULL);
-    mt.targets_created = em_counter_new("ember_target_created_total", "Total number of scrape targets created.", NULL);
-    mt.targets_bad = em_counter_new("ember_target_sync_failed_total",
-                                    "Total number of discovered targets that could not be turned into targets.",
-                                    NULL);
-    mt.stale_targets = em_counter_new("ember_target_removed_total",
-                                      "Total number of scrape targets removed (discovery, reload or shutdown).", NULL);
+    mt.failed = em_counter_new(
+        "ember_target_scrapes_failed_total",
+        "Total number of scrapes that failed (network, HTTP status, parse error or limit).", NULL);
+    mt.targets_created =
+        em_counter_new("ember_target_created_total", "Total number of scrape targets created.", NULL);
+    mt.targets_bad =
+        em_counter_new("ember_target_sync_failed_total",
+                       "Total number of discovered targets that could not be turned into targets.", NULL);
+    mt.stale_targets =
+        em_counter_new("ember_target_removed_total",
+                       "Total number of scrape targets removed (discovery, reload or shutdown).", NULL);
     mt.active = em_gauge_new("ember_target_active", "Number of active scrape targets.", NULL);
 }
 
@@ -133,8 +136,8 @@ static void set_tls(CURL *e, const em_tls_config_t *tls)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    static const long versions[] = {0, CURL_SSLVERSION_TLSv1_0, CURL_SSLVERSION_TLSv1_1, CURL_SSLVERSION_TLSv1_2,
-                                    CURL_SSLVERSION_TLSv1_3};
+    static const long versions[] = {0, CURL_SSLVERSION_TLSv1_0, CURL_SSLVERSION_TLSv1_1,
+                                    CURL_SSLVERSION_TLSv1_2, CURL_SSLVERSION_TLSv1_3};
     if (tls->min_version > 0)
         curl_easy_setopt(e, CURLOPT_SSLVERSION, versions[tls->min_version]);
 }
@@ -187,24 +190,42 @@ static void target_setup_curl(scrape_target_t *t)
 static const char *status_text(long code)
 {
     switch (code) {
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "";
     }
 }
 
@@ -253,20 +274,18 @@ static int fetch_result(scrape_target_t *t, CURLcode res, char *msg, size_t cap,
     return EM_OK;
 }
 
-static void finish_scrape(em_scrape_manager_t *m, scrape_target_t *t, CURLcode res)
+/* Thread: a worker (or the scrape thread when the workers' queue is full). */
+static void process_page(void *arg)
 {
-    curl_multi_remove_handle(m->multi, t->easy);
-    t->in_flight = false;
-    double dur_s = (double)(em_mono_ns() - t->start_ns) / 1e9;
-    char msg[EM_ERR_MSG_MAX];
-    const char *ct;
-    int frc = fetch_result(t, res, msg, sizeof(msg), &ct);
+    scrape_target_t *t = arg;
+    em_scrape_manager_t *m = t->m;
     wait_idle(t);
     scrape_loop_harvest(&t->loop);
     em_err_t err;
     em_err_clear(&err);
-    int rc = scrape_loop_append(&t->loop, t->body.data ? t->body.data : "", t->body.len, ct, t->start_ms, dur_s, frc,
-                                msg, &m->mu, m->o.metadata, &err);
+    int rc = scrape_loop_append(&t->loop, t->body.data ? t->body.data : "", t->body.len,
+                                t->content_type[0] ? t->content_type : NULL, t->start_ms, t->dur_s,
+                                t->fetch_rc, t->fetch_msg, &m->mu, m->o.metadata, &err);
     if (rc != EM_OK) {
         em_counter_inc(mt.failed);
         em_debug("scrape", "Scrape failed", "target=%s err=%s", em_q(t->url), em_q(err.msg));
@@ -275,11 +294,42 @@ static void finish_scrape(em_scrape_manager_t *m, scrape_target_t *t, CURLcode r
     t->health = rc == EM_OK ? 1 : -1;
     snprintf(t->last_error, sizeof(t->last_error), "%s", rc == EM_OK ? "" : err.msg);
     t->last_scrape_ms = t->start_ms;
-    t->last_duration_s = dur_s;
+    t->last_duration_s = t->dur_s;
     pthread_mutex_unlock(&m->mu);
     queue_batch(t);
     if (t->body.cap > (4u << 20) && t->body.len < t->body.cap / 4) /* do not keep a huge page's buffer */
         em_buf_fini(&t->body);
+    /* next_ms is only written when a scrape starts, which cannot happen while processing is set. */
+    bool overdue = em_now_ms() >= t->next_ms;
+    pthread_mutex_lock(&m->batch_mu);
+    atomic_store(&t->processing, false);
+    pthread_cond_broadcast(&m->batch_cv);
+    pthread_mutex_unlock(&m->batch_mu);
+    if (overdue)
+        curl_multi_wakeup(m->multi);
+}
+
+static void finish_scrape(em_scrape_manager_t *m, scrape_target_t *t, CURLcode res)
+{
+    curl_multi_remove_handle(m->multi, t->easy);
+    t->in_flight = false;
+    t->dur_s = (double)(em_mono_ns() - t->start_ns) / 1e9;
+    const char *ct;
+    t->fetch_rc = fetch_result(t, res, t->fetch_msg, sizeof(t->fetch_msg), &ct);
+    snprintf(t->content_type, sizeof(t->content_type), "%s", ct ? ct : "");
+    atomic_store(&t->processing, true);
+    if (em_workpool_submit(m->workers, process_page, t) != EM_OK)
+        process_page(t);
+}
+
+/* Wait until no worker holds the target's page. Thread: scrape. */
+static void wait_processed(scrape_target_t *t)
+{
+    em_scrape_manager_t *m = t->m;
+    pthread_mutex_lock(&m->batch_mu);
+    while (atomic_load(&t->processing))
+        pthread_cond_wait(&m->batch_cv, &m->batch_mu);
+    pthread_mutex_unlock(&m->batch_mu);
 }
 
 /* ---- targets ---- */
@@ -295,7 +345,8 @@ static int64_t first_due(const scrape_target_t *t, int64_t now_ms)
 }
 
 static scrape_target_t *target_new(em_scrape_manager_t *m, scrape_pool_t *p, const em_labels_t *labels,
-                                   const em_labels_t *discovered, const char *url, uint64_t hash, int64_t now_ms)
+                                   const em_labels_t *discovered, const char *url, uint64_t hash,
+                                   int64_t now_ms)
 {
     scrape_target_t *t = EM_NEW(scrape_target_t);
     t->m = m;
@@ -305,7 +356,8 @@ static scrape_target_t *target_new(em_scrape_manager_t *m, scrape_pool_t *p, con
     t->discovered = em_labels_copy(discovered, &t->arena);
     t->url = em_arena_strdup(&t->arena, url);
     scrape_loop_init(&t->loop, p->sc, labels);
-    const char *iv = em_labels_get(labels, "__scrape_interval__"), *tv = em_labels_get(labels, "__scrape_timeout__");
+    const char *iv = em_labels_get(labels, "__scrape_interval__"),
+               *tv = em_labels_get(labels, "__scrape_timeout__");
     em_duration_parse(iv, strlen(iv), &t->interval_ms, NULL); /* validated by em_scrape_target_labels */
     em_duration_parse(tv, strlen(tv), &t->timeout_ms, NULL);
     t->offset_ms = (int64_t)(hash % (uint64_t)t->interval_ms);
@@ -333,6 +385,7 @@ static void target_retire(em_scrape_manager_t *m, scrape_target_t *t, bool stale
         curl_multi_remove_handle(m->multi, t->easy);
         t->in_flight = false;
     }
+    wait_processed(t);
     wait_idle(t);
     scrape_loop_harvest(&t->loop);
     t->dying = true;
@@ -404,10 +457,11 @@ static void pool_sync(em_scrape_manager_t *m, scrape_pool_t *p, scrape_target_t 
             bool kept;
             em_err_t err;
             em_arena_reset(&tmp);
-            if (em_scrape_target_labels(p->sc, &g[gi].targets[k], &g[gi].labels, &tmp, &kept, &ls, &disc, &err) !=
-                EM_OK) {
+            if (em_scrape_target_labels(p->sc, &g[gi].targets[k], &g[gi].labels, &tmp, &kept, &ls, &disc,
+                                        &err) != EM_OK) {
                 em_counter_inc(mt.targets_bad);
-                em_error("scrape", "Creating target failed", "scrape_pool=%s err=%s", em_q(p->name), em_q(err.msg));
+                em_error("scrape", "Creating target failed", "scrape_pool=%s err=%s", em_q(p->name),
+                         em_q(err.msg));
                 continue;
             }
             if (!kept) {
@@ -476,17 +530,19 @@ static scrape_pool_t *pool_new(const em_scrape_config_t *sc)
     p->accept = em_buf_detach(&b, NULL);
     const em_http_client_config_t *h = &sc->http;
     if (h->basic_auth) {
-        p->user = h->basic_auth->username_file ? read_secret_file(h->basic_auth->username_file)
-                                               : em_strdup(h->basic_auth->username ? h->basic_auth->username : "");
-        p->password = h->basic_auth->password_file ? read_secret_file(h->basic_auth->password_file)
-                                                   : em_strdup(h->basic_auth->password ? h->basic_auth->password : "");
+        p->user = h->basic_auth->username_file
+                      ? read_secret_file(h->basic_auth->username_file)
+                      : em_strdup(h->basic_auth->username ? h->basic_auth->username : "");
+        p->password = h->basic_auth->password_file
+                          ? read_secret_file(h->basic_auth->password_file)
+                          : em_strdup(h->basic_auth->password ? h->basic_auth->password : "");
     }
     if (h->authorization) {
-        char *cred = h->authorization->credentials_file ? read_secret_file(h->authorization->credentials_file)
-                                                        : em_strdup(h->authorization->credentials
-                                                                        ? h->authorization->credentials
-                                                                        : "");
-        em_buf_printf(&b, "Authorization: %s %s", h->authorization->type ? h->authorization->type : "Bearer", cred);
+        char *cred = h->authorization->credentials_file
+                         ? read_secret_file(h->authorization->credentials_file)
+                         : em_strdup(h->authorization->credentials ? h->authorization->credentials : "");
+        em_buf_printf(&b, "Authorization: %s %s", h->authorization->type ? h->authorization->type : "Bearer",
+                      cred);
         p->auth_header = em_buf_detach(&b, NULL);
         free(cred);
     }
@@ -534,8 +590,12 @@ static void reconcile(em_scrape_manager_t *m, const em_config_t *cfg)
         scrape_pool_t *old = find_pool(m, sc->job_name);
         if (old && old->fingerprint == em_config_scrape_fingerprint(sc)) {
             old->sc = sc; /* identical settings: keep everything */
-            for (size_t k = 0; k < old->n_targets; k++)
+            for (size_t k = 0; k < old->n_targets; k++) {
+                /* A worker may be reading the old configuration through this target: let it finish, the
+                 * caller frees that configuration once we return. */
+                wait_processed(old->targets[k]);
                 old->targets[k]->loop.sc = sc;
+            }
             np[i] = old;
         } else {
             np[i] = pool_new(sc);
@@ -601,6 +661,8 @@ static int64_t tick(em_scrape_manager_t *m)
         scrape_pool_t *p = m->pools[i];
         for (size_t k = 0; k < p->n_targets; k++) {
             scrape_target_t *t = p->targets[k];
+            if (atomic_load(&t->processing)) /* its last page is still being parsed: not due yet */
+                continue;
             if (!t->in_flight && t->next_ms <= now) {
                 start_scrape(m, t, now);
                 while (t->next_ms <= now) /* missed ticks are skipped, not caught up */
@@ -699,6 +761,7 @@ em_scrape_manager_t *em_scrape_manager_new(const em_scrape_opts_t *o)
     m->o.listen_port = em_strdup(o->listen_port ? o->listen_port : "9090");
     m->o.user_agent = em_strdup(o->user_agent ? o->user_agent : "Prometheus/3.0.0 (Ember " EMBER_VERSION ")");
     m->multi = curl_multi_init();
+    m->workers = em_workpool_new("scrapew", o->n_workers > 0 ? o->n_workers : 2, 4096, NULL, NULL);
     curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
@@ -747,6 +810,7 @@ void em_scrape_manager_free(em_scrape_manager_t *m)
     if (!m)
         return;
     em_scrape_manager_stop(m);
+    em_workpool_free(m->workers);
     curl_multi_cleanup(m->multi);
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);

@@ -11,12 +11,14 @@
  *
  * THREADS. One scrape thread ("ember-scrape") drives every transfer with libcurl's multi interface
  * (many concurrent scrapes, no thread per target) and does everything else the manager does: it runs
- * discovery, starts due scrapes, parses finished bodies and queues them on the head. Each target is
+ * discovery and starts due scrapes. A finished page goes to a small pool of workers ("ember-scrapew",
+ * two by default), which parse it and queue its batch on the head, so parsing is not bound to one core;
+ * a target is not scraped again until its page has been processed. Each target is
  * scraped every interval at a fixed phase: the first time t >= now with t mod interval equal to the
  * target's hash mod interval (Prometheus's offset), so scrapes of many targets spread over the interval.
  *
- *     scrape thread: [discovery] -> start due transfers -> curl_multi_poll -> finished body:
- *          parse (ingest/expfmt.h) -> cache lookup / relabel new series -> limits -> one em_batch_t
+ *     scrape thread: [discovery] -> start due transfers -> curl_multi_poll -> finished body -->
+ *     worker: parse (ingest/expfmt.h) -> cache lookup / relabel new series -> limits -> one em_batch_t
  *          -> em_head_append (asynchronous; the shards log it to the WAL and complete it)
  *
  * A target has at most one batch in flight: the next scrape of the same target waits for its previous
@@ -74,6 +76,7 @@ typedef struct em_scrape_opts {
     const char *external_host;
     const char *listen_port;
     const char *user_agent; /* NULL: "Prometheus/3.0.0 (Ember)" style default */
+    int n_workers;          /* threads that parse pages; 0: 2 */
 } em_scrape_opts_t;
 
 /* Create the manager and start its thread; it scrapes nothing until a configuration is applied.
@@ -105,8 +108,8 @@ void em_scrape_manager_targets_json(em_scrape_manager_t *m, em_targets_state_t s
  * {job="node"}; NULL or "" matches all) and, when 'metric' is set, that metric only; at most 'limit'
  * entries (<0: no limit). Returns EM_OK, or EM_EINVAL for a malformed selector (message in err).
  * Thread: any. */
-int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_target, const char *metric, long limit,
-                                    em_buf_t *out, em_err_t *err);
+int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_target, const char *metric,
+                                    long limit, em_buf_t *out, em_err_t *err);
 
 /* ---- pieces exposed for tests ---- */
 
@@ -117,7 +120,8 @@ int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_ta
  * for a target without address ("no address"), with '/' in its address, or with a bad interval or
  * timeout. Thread: any. */
 int em_scrape_target_labels(const em_scrape_config_t *sc, const em_labels_t *target, const em_labels_t *group,
-                            em_arena_t *a, bool *kept, em_labels_t *labels, em_labels_t *discovered, em_err_t *err);
+                            em_arena_t *a, bool *kept, em_labels_t *labels, em_labels_t *discovered,
+                            em_err_t *err);
 
 /* The scrape URL of a target with these (final) labels: scheme://address/path?params, the job's params
  * overridden by __param_* labels, keys sorted and escaped as Go's url.Values.Encode. Thread: any. */

@@ -105,7 +105,8 @@ static void global_url(const em_scrape_manager_t *m, const char *url, em_buf_t *
     em_buf_puts(out, end);
 }
 
-static void put_active(const em_scrape_manager_t *m, const scrape_pool_t *p, const scrape_target_t *t, em_buf_t *b)
+static void put_active(const em_scrape_manager_t *m, const scrape_pool_t *p, const scrape_target_t *t,
+                       em_buf_t *b)
 {
     em_buf_puts(b, "{\"discoveredLabels\":");
     put_labels(b, &t->discovered, false);
@@ -134,7 +135,8 @@ static void put_active(const em_scrape_manager_t *m, const scrape_pool_t *p, con
     em_buf_printf(b, ",\"scrapeTimeout\":\"%s\"}", d);
 }
 
-void em_scrape_manager_targets_json(em_scrape_manager_t *m, em_targets_state_t state, const char *pool, em_buf_t *out)
+void em_scrape_manager_targets_json(em_scrape_manager_t *m, em_targets_state_t state, const char *pool,
+                                    em_buf_t *out)
 {
     pthread_mutex_lock(&m->mu);
     em_buf_puts(out, "{\"activeTargets\":[");
@@ -280,8 +282,8 @@ static bool selector_matches(const selector_t *sel, const em_labels_t *ls)
     return true;
 }
 
-int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_target, const char *metric, long limit,
-                                    em_buf_t *out, em_err_t *err)
+int em_scrape_manager_metadata_json(em_scrape_manager_t *m, const char *match_target, const char *metric,
+                                    long limit, em_buf_t *out, em_err_t *err)
 {
     selector_t sel = {NULL, 0, 0};
     if (match_target && *match_target) {

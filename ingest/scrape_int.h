@@ -23,16 +23,16 @@ typedef struct cache_entry {
     bool dropped; /* metric relabelling dropped it */
     bool tracked; /* staleness applies (no explicit timestamp, or track_timestamps_staleness) */
     em_labels_t ls;
-    em_series_ref_t ref;     /* from the last completed batch, 0 when unknown */
-    uint64_t seen_iter;      /* last scrape whose page held it */
-    uint64_t appended_iter;  /* last successful scrape that appended it */
+    em_series_ref_t ref;    /* from the last completed batch, 0 when unknown */
+    uint64_t seen_iter;     /* last scrape whose page held it */
+    uint64_t appended_iter; /* last successful scrape that appended it */
     struct cache_entry *next_dead;
 } cache_entry_t;
 
 typedef struct scrape_cache {
     cache_entry_t **slots; /* linear probing; NULL = empty */
     size_t cap, n;
-    cache_entry_t *dead;   /* unlinked, freed after the batch that may borrow them completed */
+    cache_entry_t *dead; /* unlinked, freed after the batch that may borrow them completed */
 } scrape_cache_t;
 
 enum { SYN_UP, SYN_DURATION, SYN_SCRAPED, SYN_POST, SYN_ADDED, SYN_N };
@@ -45,18 +45,18 @@ typedef struct meta_entry {
  * (tests: the test's). */
 typedef struct scrape_loop {
     const em_scrape_config_t *sc;
-    em_arena_t arena;            /* target labels, synthetic label sets */
-    em_labels_t target_labels;   /* all, including __address__ and friends */
-    em_labels_t public_labels;   /* without names starting with "__" */
+    em_arena_t arena;          /* target labels, synthetic label sets */
+    em_labels_t target_labels; /* all, including __address__ and friends */
+    em_labels_t public_labels; /* without names starting with "__" */
     em_labels_t synth[SYN_N];
     em_series_ref_t synth_ref[SYN_N];
     scrape_cache_t cache;
-    uint64_t iter, prev_iter;    /* this scrape, and the last one appended */
+    uint64_t iter, prev_iter; /* this scrape, and the last one appended */
     em_batch_t *batch;
-    atomic_bool busy;            /* the batch is queued on the head */
-    em_series_ref_t **slots;     /* batch series index -> where its ref goes */
+    atomic_bool busy;        /* the batch is queued on the head */
+    em_series_ref_t **slots; /* batch series index -> where its ref goes */
     size_t n_slots, cap_slots;
-    em_arena_t scratch;          /* per scrape */
+    em_arena_t scratch; /* per scrape */
     em_labels_builder_t lb;
     /* metadata of the last page that changed it; Locks: the manager's mu when published */
     em_arena_t meta_arena;
@@ -74,9 +74,9 @@ void scrape_loop_fini(scrape_loop_t *l);
  * hold it), otherwise fetch_err says why. Returns EM_OK when the scrape succeeded, or the error (the
  * message in err) that made it fail: the batch then holds stale markers and up=0. 'meta_mu' (may be
  * NULL) is locked while new metadata is published; 'store' (may be NULL) receives it. */
-int scrape_loop_append(scrape_loop_t *l, const char *body, size_t len, const char *ct, int64_t t_ms, double dur_s,
-                       int fetch_rc, const char *fetch_err, pthread_mutex_t *meta_mu, em_metastore_t *store,
-                       em_err_t *err);
+int scrape_loop_append(scrape_loop_t *l, const char *body, size_t len, const char *ct, int64_t t_ms,
+                       double dur_s, int fetch_rc, const char *fetch_err, pthread_mutex_t *meta_mu,
+                       em_metastore_t *store, em_err_t *err);
 /* After the batch completed: remember the refs it got, free dead cache entries. */
 void scrape_loop_harvest(scrape_loop_t *l);
 /* Fill the batch with stale markers at t_ms for every series the last scrape appended, synthetic ones
@@ -100,7 +100,12 @@ typedef struct scrape_target {
     CURL *easy;
     struct curl_slist *headers;
     em_buf_t body;
-    bool in_flight, too_big;
+    bool in_flight, too_big; /* Thread: scrape */
+    atomic_bool processing;  /* the page is being turned into a batch on a worker */
+    int fetch_rc;            /* handed to the worker with the page */
+    char fetch_msg[EM_ERR_MSG_MAX];
+    char content_type[256];
+    double dur_s;
     int64_t start_ms, start_ns;
     char curl_err[CURL_ERROR_SIZE];
     /* status; Locks: m->mu (written by the scrape thread, read by the API) */
@@ -140,8 +145,9 @@ struct em_scrape_manager {
     bool stopping, stopped, started;
     scrape_pool_t **pools; /* sorted by name; Locks: mu for changes */
     size_t n_pools;
-    scrape_target_t *graveyard; /* Thread: scrape */
-    pthread_mutex_t batch_mu; /* with batch_cv: a target's batch completed */
+    scrape_target_t *graveyard;  /* Thread: scrape */
+    struct em_workpool *workers; /* parse pages and queue batches, so parsing uses more than one core */
+    pthread_mutex_t batch_mu;    /* with batch_cv: a target's batch completed or its page was processed */
     pthread_cond_t batch_cv;
 };
 

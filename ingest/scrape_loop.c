@@ -14,7 +14,8 @@
 #include "ingest/scrape_int.h"
 
 static const char *const synth_names[SYN_N] = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
-                                               "scrape_samples_post_metric_relabeling", "scrape_series_added"};
+                                               "scrape_samples_post_metric_relabeling",
+                                               "scrape_series_added"};
 
 static struct {
     em_counter_t *sample_limit, *label_limit, *body_limit, *parse_fail, *invalid, *dup;
@@ -22,18 +23,22 @@ static struct {
 
 static void metrics_register(void)
 {
-    m.sample_limit = em_counter_new("ember_target_scrapes_exceeded_sample_limit_total",
-                                    "Total number of scrapes that hit the sample limit and were rejected.", NULL);
-    m.label_limit = em_counter_new("ember_target_scrapes_exceeded_label_limits_total",
-                                   "Total number of scrapes that hit the label limits and were rejected.", NULL);
+    m.sample_limit =
+        em_counter_new("ember_target_scrapes_exceeded_sample_limit_total",
+                       "Total number of scrapes that hit the sample limit and were rejected.", NULL);
+    m.label_limit =
+        em_counter_new("ember_target_scrapes_exceeded_label_limits_total",
+                       "Total number of scrapes that hit the label limits and were rejected.", NULL);
     m.body_limit = em_counter_new("ember_target_scrapes_exceeded_body_size_limit_total",
                                   "Total number of scrapes that hit the body size limit.", NULL);
     m.parse_fail = em_counter_new("ember_target_scrapes_parse_failures_total",
                                   "Total number of scrapes whose page could not be parsed.", NULL);
-    m.invalid = em_counter_new("ember_target_scrapes_invalid_series_total",
-                               "Total number of scrapes rejected for a series without a valid name or labels.", NULL);
+    m.invalid =
+        em_counter_new("ember_target_scrapes_invalid_series_total",
+                       "Total number of scrapes rejected for a series without a valid name or labels.", NULL);
     m.dup = em_counter_new("ember_target_scrapes_sample_duplicate_series_total",
-                           "Total number of samples dropped because their series appeared twice in one page.", NULL);
+                           "Total number of samples dropped because their series appeared twice in one page.",
+                           NULL);
 }
 
 static void metrics_init(void)
@@ -295,7 +300,8 @@ static int new_entry(scrape_loop_t *l, em_expfmt_parser_t *p, uint64_t h, const 
             em_buf_fini(&s);
             return EM_EINVAL;
         }
-        em_expfmt_limits_t lim = {l->sc->label_limit, l->sc->label_name_length_limit, l->sc->label_value_length_limit};
+        em_expfmt_limits_t lim = {l->sc->label_limit, l->sc->label_name_length_limit,
+                                  l->sc->label_value_length_limit};
         if (em_expfmt_check_limits(&final, &lim, err) != EM_OK) {
             em_counter_inc(m.label_limit);
             return EM_ELIMIT;
@@ -370,8 +376,8 @@ static void meta_publish(scrape_loop_t *l, page_meta_t *pm, em_arena_t *fresh, p
 }
 
 /* Parse the page into the batch. Returns EM_OK or the error that fails the scrape. */
-static int parse_page(scrape_loop_t *l, const char *body, size_t len, const char *ct, int64_t t_ms, page_meta_t *pm,
-                      em_arena_t *meta_a, em_err_t *err)
+static int parse_page(scrape_loop_t *l, const char *body, size_t len, const char *ct, int64_t t_ms,
+                      page_meta_t *pm, em_arena_t *meta_a, em_err_t *err)
 {
     int fallback = -1;
     const char *fb = l->sc->fallback_scrape_protocol;
@@ -471,9 +477,9 @@ static void add_synthetic(scrape_loop_t *l, int64_t t_ms, bool up, double dur_s)
         add_series(l, &l->synth[s], &l->synth_ref[s], t_ms, v[s]);
 }
 
-int scrape_loop_append(scrape_loop_t *l, const char *body, size_t len, const char *ct, int64_t t_ms, double dur_s,
-                       int fetch_rc, const char *fetch_err, pthread_mutex_t *meta_mu, em_metastore_t *store,
-                       em_err_t *err)
+int scrape_loop_append(scrape_loop_t *l, const char *body, size_t len, const char *ct, int64_t t_ms,
+                       double dur_s, int fetch_rc, const char *fetch_err, pthread_mutex_t *meta_mu,
+                       em_metastore_t *store, em_err_t *err)
 {
     assert(!atomic_load(&l->busy));
     em_batch_reset(l->batch);

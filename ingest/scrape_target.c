@@ -55,13 +55,14 @@ static int check_after_relabel(em_labels_builder_t *b, em_err_t *err)
     if (tms == 0)
         return em_err_set(err, EM_EINVAL, "scrape timeout cannot be 0");
     if (tms > ims)
-        return em_err_set(err, EM_EINVAL, "scrape timeout cannot be greater than scrape interval (\"%s\" > \"%s\")", tv,
-                          iv);
+        return em_err_set(err, EM_EINVAL,
+                          "scrape timeout cannot be greater than scrape interval (\"%s\" > \"%s\")", tv, iv);
     return EM_OK;
 }
 
 int em_scrape_target_labels(const em_scrape_config_t *sc, const em_labels_t *target, const em_labels_t *group,
-                            em_arena_t *a, bool *kept, em_labels_t *labels, em_labels_t *discovered, em_err_t *err)
+                            em_arena_t *a, bool *kept, em_labels_t *labels, em_labels_t *discovered,
+                            em_err_t *err)
 {
     em_labels_builder_t b;
     em_labels_builder_init(&b, target);
@@ -122,8 +123,8 @@ static void query_escape(em_buf_t *out, const char *s)
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~') {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+            c == '_' || c == '.' || c == '~') {
             em_buf_putc(out, (char)c);
         } else if (c == ' ') {
             em_buf_putc(out, '+');

@@ -104,8 +104,9 @@ static void admin_finish(h2o_req_t *req, void *arg)
     if (req) {
         if (j->rc != EM_OK) {
             char msg[EM_ERR_MSG_MAX + 64];
-            const char *what = j->kind == JOB_DELETE ? "delete series" : j->kind == JOB_CLEAN ? "clean tombstones"
-                                                                                           : "create snapshot";
+            const char *what = j->kind == JOB_DELETE  ? "delete series"
+                               : j->kind == JOB_CLEAN ? "clean tombstones"
+                                                      : "create snapshot";
             snprintf(msg, sizeof(msg), "%s: %s", what, j->err.msg);
             em_error("web", "Admin API request failed", "err=%s", em_q(msg));
             em_http_respond_json_error(req, 500, "internal", msg);
@@ -133,7 +134,8 @@ static int start_job(h2o_req_t *req, admin_job_t *j)
 /* ---- handlers ---- */
 
 /* Prometheus's parseTimeParam: absent means the default; otherwise seconds or RFC 3339. */
-static bool time_param(h2o_req_t *req, const em_http_params_t *p, const char *name, int64_t dflt, int64_t *out)
+static bool time_param(h2o_req_t *req, const em_http_params_t *p, const char *name, int64_t dflt,
+                       int64_t *out)
 {
     const char *v = em_http_param(p, name);
     if (!v || !*v) {
@@ -143,8 +145,9 @@ static bool time_param(h2o_req_t *req, const em_http_params_t *p, const char *na
     if (em_time_parse(v, out) == EM_OK)
         return true;
     char msg[256];
-    snprintf(msg, sizeof(msg), "invalid parameter \"%s\": Invalid time value for '%s': cannot parse \"%.100s\" to a "
-                               "valid timestamp",
+    snprintf(msg, sizeof(msg),
+             "invalid parameter \"%s\": Invalid time value for '%s': cannot parse \"%.100s\" to a "
+             "valid timestamp",
              name, name, v);
     em_http_respond_json_error(req, 400, "bad_data", msg);
     return false;
@@ -174,7 +177,8 @@ int api_admin_delete_series(h2o_req_t *req, void *arg)
     admin_job_t *j = EM_NEW(admin_job_t);
     j->s = s;
     j->kind = JOB_DELETE;
-    if (!time_param(req, &p, "start", INT64_MIN, &j->mint) || !time_param(req, &p, "end", INT64_MAX, &j->maxt)) {
+    if (!time_param(req, &p, "start", INT64_MIN, &j->mint) ||
+        !time_param(req, &p, "end", INT64_MAX, &j->maxt)) {
         job_free(j);
         return 0;
     }
@@ -220,7 +224,8 @@ int api_admin_snapshot(h2o_req_t *req, void *arg)
     if (v && *v && parse_bool(v, &skip) != EM_OK) {
         char msg[256];
         snprintf(msg, sizeof(msg),
-                 "invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing \"%.100s\": "
+                 "invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing "
+                 "\"%.100s\": "
                  "invalid syntax",
                  v);
         em_http_respond_json_error(req, 400, "bad_data", msg);
@@ -265,11 +270,12 @@ static void status_work(em_http_job_t *job, void *arg)
     j->rc = em_db_status(j->s->db, j->limit, &a, &st, &j->err);
     if (j->rc == EM_OK) {
         em_buf_t *b = &j->out;
-        em_buf_printf(b,
-                      "{\"headStats\":{\"numSeries\":%llu,\"numLabelPairs\":%llu,\"chunkCount\":%llu,\"minTime\":%lld,"
-                      "\"maxTime\":%lld}",
-                      (unsigned long long)st.num_series, (unsigned long long)st.num_label_pairs,
-                      (unsigned long long)st.chunk_count, (long long)st.min_time_ms, (long long)st.max_time_ms);
+        em_buf_printf(
+            b,
+            "{\"headStats\":{\"numSeries\":%llu,\"numLabelPairs\":%llu,\"chunkCount\":%llu,\"minTime\":%lld,"
+            "\"maxTime\":%lld}",
+            (unsigned long long)st.num_series, (unsigned long long)st.num_label_pairs,
+            (unsigned long long)st.chunk_count, (long long)st.min_time_ms, (long long)st.max_time_ms);
         put_stats(b, "seriesCountByMetricName", st.series_by_metric, st.n_series_by_metric);
         put_stats(b, "labelValueCountByLabelName", st.label_value_count, st.n_label_value_count);
         put_stats(b, "memoryInBytesByLabelName", st.memory_by_label, st.n_memory_by_label);

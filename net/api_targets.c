@@ -67,8 +67,8 @@ int api_targets_metadata(h2o_req_t *req, void *arg)
     em_buf_t b = EM_BUF_INIT;
     int rc = EM_OK;
     if (m)
-        rc = em_scrape_manager_metadata_json(m, em_http_param(&p, "match_target"), em_http_param(&p, "metric"), limit,
-                                             &b, &err);
+        rc = em_scrape_manager_metadata_json(m, em_http_param(&p, "match_target"),
+                                             em_http_param(&p, "metric"), limit, &b, &err);
     else
         em_buf_puts(&b, "[]");
     if (rc != EM_OK)

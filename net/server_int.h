@@ -46,8 +46,8 @@ struct em_server {
     em_gauge_t *reload_ok, *reload_time;
 };
 
-/* The storage every reader goes through: blocks and head merged (engine/db.h). Valid once 'ready' is
- * true, until the server stops. Thread: any. */
+/* The storage every reader queries (remote read, federation, PromQL): blocks and head merged
+ * (engine/db.h). NULL until storage is ready ('ready'); valid until the server stops. Thread: any. */
 em_queryable_t *server_queryable(em_server_t *s);
 
 /* server_config.c: load (or reload) the configuration file into s->config. Keeps the running one on
@@ -59,10 +59,5 @@ void server_config_free(em_server_t *s);
 /* The running configuration's external labels (global.external_labels), sorted by name, copied into
  * 'a' so a reload cannot pull them away. Thread: any. */
 em_labels_t server_external_labels(em_server_t *s, em_arena_t *a);
-
-/* The storage every reader queries (remote read, federation, PromQL): today the head alone; when blocks
- * are read too, the merged view answers here, and only here changes. NULL until storage is ready
- * ('ready'). Thread: any. */
-em_queryable_t *server_queryable(em_server_t *s);
 
 #endif

@@ -90,7 +90,10 @@ static page_t *build_page(int n_series, uint64_t gen)
     while (left > 0) {
         int f = fam % 10;
         char name[64];
-        snprintf(name, sizeof(name), "sim_family%02d_%s", fam, f < 4 ? "total" : f == 9 ? "seconds" : "bytes");
+        snprintf(name, sizeof(name), "sim_family%02d_%s", fam,
+                 f < 4    ? "total"
+                 : f == 9 ? "seconds"
+                          : "bytes");
         const char *type = f < 4 ? "counter" : f == 9 ? "histogram" : "gauge";
         em_buf_printf(&body, "# HELP %s Simulated metric family %d.\n# TYPE %s %s\n", name, fam, name, type);
         int n = left < 100 ? left : 100;
@@ -103,14 +106,15 @@ static page_t *build_page(int n_series, uint64_t gen)
                                   (unsigned long long)(cnt * (b + 1) / 11));
                 em_buf_printf(&body, "%s_bucket{handler=\"/h%d\",le=\"+Inf\"} %llu\n", name, k,
                               (unsigned long long)cnt);
-                em_buf_printf(&body, "%s_sum{handler=\"/h%d\"} %.3f\n%s_count{handler=\"/h%d\"} %llu\n", name, k,
-                              g * 0.37 * (k + 1), name, k, (unsigned long long)cnt);
+                em_buf_printf(&body, "%s_sum{handler=\"/h%d\"} %.3f\n%s_count{handler=\"/h%d\"} %llu\n", name,
+                              k, g * 0.37 * (k + 1), name, k, (unsigned long long)cnt);
             }
             n = n - n % 13;
             if (n == 0) { /* too few left for a histogram: plain gauges */
                 n = left;
                 for (int k = 0; k < n; k++)
-                    em_buf_printf(&body, "%s{cpu=\"%d\"} %llu\n", name, k, (unsigned long long)(gen + (uint64_t)k));
+                    em_buf_printf(&body, "%s{cpu=\"%d\"} %llu\n", name, k,
+                                  (unsigned long long)(gen + (uint64_t)k));
             }
         } else {
             for (int k = 0; k < n; k++) {
@@ -214,7 +218,9 @@ static void write_file_sd(const char *path, int port, int n)
     }
     fputc('[', f);
     for (int i = 0; i < n; i++)
-        fprintf(f, "%s{\"targets\":[\"127.0.0.1:%d\"],\"labels\":{\"__metrics_path__\":\"/metrics/%d\",\"sim\":\"%d\"}}",
+        fprintf(f,
+                "%s{\"targets\":[\"127.0.0.1:%d\"],\"labels\":{\"__metrics_path__\":\"/metrics/"
+                "%d\",\"sim\":\"%d\"}}",
                 i ? "," : "", port, i, i);
     fputs("]\n", f);
     fclose(f);

@@ -7,12 +7,18 @@ endpoint; what Prometheus stored through its /api/v1/series.
 
 Also: ember scrapes itself with the embedded default configuration; a reload keeps unchanged targets'
 state; a target that goes away gets stale markers; failed scrapes show Prometheus's lastError."""
+import base64
+import gzip
+import http.server
 import os
 import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -247,6 +253,141 @@ class ScrapeOnItsOwn(harness.TempDirTestCase):
         self.assertEqual(samples[-1][1], pw.STALE_NAN)
         # And at shutdown every target's series go stale.
         self.assertEqual(e.stop(signal.SIGTERM), 0)
+
+
+PAGE = b"# TYPE t_metric gauge\nt_metric{a=\"1\"} 1\nt_metric{a=\"2\"} 2\n"
+
+
+class Target(http.server.BaseHTTPRequestHandler):
+    """Paths: /plain, /basic (user:pass), /bearer (token tok), /gzip, /big (64 KiB), /slow (2 s), /bad
+    (invalid exposition). Every request's headers are recorded per path."""
+    seen = {}
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        Target.seen.setdefault(path, []).append(dict(self.headers))
+        auth = self.headers.get("Authorization", "")
+        if path == "/basic" and auth != "Basic " + base64.b64encode(b"user:pass").decode():
+            return self.answer(401, b"unauthorized")
+        if path == "/bearer" and auth != "Bearer tok":
+            return self.answer(401, b"unauthorized")
+        if path == "/slow":
+            time.sleep(2)
+        body = PAGE
+        if path == "/big":
+            body = PAGE + b"".join(b"t_big{i=\"%d\"} 1\n" % i for i in range(4000))
+        if path == "/bad":
+            body = b"t_metric{a=\"1\" 1\n"
+        headers = {"Content-Type": "text/plain; version=0.0.4"}
+        if path == "/gzip" and "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self.answer(200, body, headers)
+
+    def answer(self, code, body, headers=None):
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # the slow and the oversized targets see ember hang up on purpose
+
+
+def serve(server):
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    return server
+
+
+class ScrapeClientFeatures(harness.TempDirTestCase):
+    def tearDown(self):
+        for srv in getattr(self, "servers", []):
+            srv.shutdown()
+            srv.server_close()
+        super().tearDown()
+
+    def make_cert(self):
+        key, crt = os.path.join(self.tmp, "key.pem"), os.path.join(self.tmp, "crt.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                            "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
+                           capture_output=True, timeout=60)
+        if r.returncode != 0:
+            self.skipTest("openssl cannot make a certificate: " + r.stderr.decode())
+        return key, crt
+
+    def test_auth_gzip_limits_timeouts_tls_and_headers(self):
+        Target.seen = {}
+        plain = serve(QuietServer(("127.0.0.1", 0), Target))
+        key, crt = self.make_cert()
+        tls = QuietServer(("127.0.0.1", 0), Target)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        ctx.load_verify_locations(crt)
+        ctx.verify_mode = ssl.CERT_REQUIRED  # client certificates required
+        tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+        serve(tls)
+        self.servers = [plain, tls]
+        p, q = plain.server_address[1], tls.server_address[1]
+        secret = os.path.join(self.tmp, "pw")
+        with open(secret, "w") as f:
+            f.write("pass\n")
+
+        def job(name, path, extra="", port=p, scheme="http"):
+            return (f"  - job_name: {name}\n    metrics_path: {path}\n    scheme: {scheme}\n"
+                    f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n{extra}")
+        cfg = "global: {scrape_interval: 1s, scrape_timeout: 500ms}\nscrape_configs:\n" + "".join([
+            job("plain", "/plain"),
+            job("basic", "/basic", f"    basic_auth: {{username: user, password_file: {secret}}}\n"),
+            job("basic_bad", "/basic", "    basic_auth: {username: user, password: wrong}\n"),
+            job("bearer", "/bearer", "    authorization: {credentials: tok}\n"),
+            job("gzip", "/gzip"),
+            job("big", "/big", "    body_size_limit: 10KB\n"),
+            job("limited", "/plain", "    sample_limit: 1\n"),
+            job("slow", "/slow"),
+            job("bad", "/bad"),
+            job("tls", "/plain", f"    tls_config: {{ca_file: {crt}, cert_file: {crt}, key_file: {key}}}\n",
+                port=q, scheme="https"),
+            job("tls_insecure", "/plain", f"    tls_config: {{insecure_skip_verify: true, cert_file: {crt}, "
+                                          f"key_file: {key}}}\n", port=q, scheme="https"),
+            job("tls_unknown_ca", "/plain", f"    tls_config: {{cert_file: {crt}, key_file: {key}}}\n",
+                port=q, scheme="https"),
+        ])
+        e = self.start_ember(config=cfg).wait_ready()
+
+        def targets():
+            return {t["scrapePool"]: t for t in e.get("/api/v1/targets").json()["data"]["activeTargets"]}
+        wait_for(lambda: all(t["health"] != "unknown" for t in targets().values()), 30, what="every target scraped")
+        time.sleep(1.5)
+        t = targets()
+        for name in ("plain", "basic", "bearer", "gzip", "tls", "tls_insecure"):
+            self.assertEqual((name, t[name]["health"], t[name]["lastError"]), (name, "up", ""))
+        self.assertEqual(t["basic_bad"]["lastError"], "server returned HTTP status 401 Unauthorized")
+        self.assertEqual(t["big"]["lastError"], "body size limit exceeded")
+        self.assertEqual(t["limited"]["lastError"], "sample limit exceeded")
+        self.assertEqual(t["slow"]["lastError"], f'Get "http://127.0.0.1:{p}/slow": context deadline exceeded')
+        self.assertTrue(t["bad"]["lastError"].startswith("line 1: "), t["bad"]["lastError"])
+        self.assertEqual(t["tls_unknown_ca"]["health"], "down")
+        h = Target.seen["/plain"][0]
+        self.assertTrue(h["Accept"].startswith("application/openmetrics-text;version=1.0.0"), h["Accept"])
+        self.assertEqual(h["X-Prometheus-Scrape-Timeout-Seconds"], "0.5")
+        self.assertIn("gzip", h.get("Accept-Encoding", ""))
+        self.assertTrue(h["User-Agent"].startswith("Prometheus/"), h["User-Agent"])
+        # What the gzip target served arrived decompressed and stored.
+        got = ember_series(e, [(pw.EQ, "job", "gzip"), (pw.EQ, "__name__", "t_metric")], 0, int(time.time() * 1000) + 60000)
+        self.assertEqual(len(got), 2)
+        # Failed scrapes are counted.
+        m = e.get("/metrics").text
+        self.assertRegex(m, r"ember_target_scrapes_exceeded_sample_limit_total [1-9]")
+        self.assertRegex(m, r"ember_target_scrapes_exceeded_body_size_limit_total [1-9]")
+        self.assertRegex(m, r"ember_target_scrapes_failed_total [1-9]")
 
 
 if __name__ == "__main__":

@@ -231,7 +231,10 @@ Test(engine_block, matchers_select_like_prometheus)
     } cases[] = {{EM_MATCH_EQ, "__name__", "m1"},   {EM_MATCH_NEQ, "job", "job0"},
                  {EM_MATCH_RE, "inst", "inst[13]"}, {EM_MATCH_EQ, "zone", ""},
                  {EM_MATCH_NRE, "zone", "x[0-3]"},  {EM_MATCH_RE, "zone", ".*"},
-                 {EM_MATCH_EQ, "nope", "x"}};
+                 {EM_MATCH_EQ, "nope", "x"},        {EM_MATCH_RE, "inst", "inst1|inst3|nope"},
+                 {EM_MATCH_NRE, "job", "job0|zz"},  {EM_MATCH_RE, "zone", "|x1"},
+                 {EM_MATCH_NEQ, "zone", "x2"},      {EM_MATCH_NRE, "nope", ".+"},
+                 {EM_MATCH_RE, "nope", ".+"}};
     for (size_t c = 0; c < EM_ARRAY_LEN(cases); c++) {
         em_matcher_t m;
         em_series_set_t *ss = select1(q, cases[c].t, cases[c].name, cases[c].value, &m);
@@ -249,6 +252,30 @@ Test(engine_block, matchers_select_like_prometheus)
         em_series_set_close(ss);
         em_matcher_fini(&m);
     }
+    /* pairs of matchers, against the model */
+    for (size_t c1 = 0; c1 < EM_ARRAY_LEN(cases); c1++)
+        for (size_t c2 = 0; c2 < EM_ARRAY_LEN(cases); c2++) {
+            em_matcher_t m1, m2;
+            cr_assert_eq(em_matcher_init(&m1, cases[c1].t, cases[c1].name, cases[c1].value, NULL), EM_OK);
+            cr_assert_eq(em_matcher_init(&m2, cases[c2].t, cases[c2].name, cases[c2].value, NULL), EM_OK);
+            const em_matcher_t *ms2[] = {&m1, &m2};
+            em_series_set_t *ss;
+            cr_assert_eq(em_querier_select(q, true, NULL, ms2, 2, &ss, NULL), EM_OK);
+            for (size_t i = 0; i < n; i++) {
+                const char *v1 = em_labels_get(&s[i].ls, cases[c1].name);
+                const char *v2 = em_labels_get(&s[i].ls, cases[c2].name);
+                if (!em_matcher_matches(&m1, v1 ? v1 : "", v1 ? strlen(v1) : 0) ||
+                    !em_matcher_matches(&m2, v2 ? v2 : "", v2 ? strlen(v2) : 0))
+                    continue;
+                cr_assert_eq(em_series_set_next(ss), EM_OK, "cases %zu+%zu: missing series %zu", c1, c2, i);
+                em_labels_t ls = em_series_set_labels(ss);
+                cr_assert(em_labels_equal(&ls, &s[i].ls), "cases %zu+%zu: wrong series", c1, c2);
+            }
+            cr_assert_eq(em_series_set_next(ss), EM_DONE, "cases %zu+%zu: extra series", c1, c2);
+            em_series_set_close(ss);
+            em_matcher_fini(&m1);
+            em_matcher_fini(&m2);
+        }
     em_arena_t a;
     em_arena_init(&a);
     em_strlist_t l;
@@ -302,7 +329,17 @@ Test(engine_block, chunks_are_cut_at_120_samples_and_seek_works)
     cr_assert_eq(em_block_writer_add_samples(w, &ls2, ts, vs, 10, &err), EM_EINVAL, "out of order accepted");
     cr_assert(strstr(err.msg, "out of order"), "%s", err.msg);
     em_block_writer_free(w);
-    /* the failed writer left nothing */
+    cr_assert_eq(em_block_writer_new(dir, &o, &w, NULL), EM_OK);
+    em_label_t unsorted[] = {{"job", "a"}, {"__name__", "x"}};
+    em_labels_t uls = {unsorted, 2};
+    cr_assert_eq(em_block_writer_add_samples(w, &uls, ts, vs, 10, &err), EM_EINVAL,
+                 "unsorted labels accepted");
+    cr_assert(strstr(err.msg, "not sorted"), "%s", err.msg);
+    /* errors are sticky */
+    cr_assert_eq(em_block_writer_add_samples(w, &ls, ts, vs, 10, &err), EM_EINVAL);
+    cr_assert_eq(em_block_writer_commit(w, NULL, &err), EM_EINVAL);
+    em_block_writer_free(w);
+    /* the failed writers left nothing */
     cr_assert_eq(em_dir_size(dir), 0);
 
     cr_assert_eq(em_block_writer_new(dir, &o, &w, NULL), EM_OK);
@@ -495,12 +532,28 @@ Test(engine_block, rewriting_a_prometheus_block_reproduces_its_files_byte_for_by
         em_matcher_fini(&mt);
         em_querier_close(q);
         snprintf(dst, sizeof(dst), "%s/%s", tmp, real_blocks[k]);
-        const char *files[] = {"index", "chunks/000001", "tombstones", "meta.json"};
+        const char *files[] = {"index", "chunks/000001", "tombstones"};
         for (size_t f = 0; f < EM_ARRAY_LEN(files); f++) {
             snprintf(fa, sizeof(fa), "%s/%s", src, files[f]);
             snprintf(fb, sizeof(fb), "%s/%s", dst, files[f]);
             assert_same_file(fa, fb);
         }
+        /* meta.json: Prometheus 2.42's bytes plus the numFloatSamples line Prometheus 3 adds */
+        snprintf(fa, sizeof(fa), "%s/meta.json", src);
+        snprintf(fb, sizeof(fb), "%s/meta.json", dst);
+        size_t na, nb;
+        char *ma = (char *)slurp(fa, &na), *mb = (char *)slurp(fb, &nb);
+        em_buf_t want = EM_BUF_INIT;
+        const char *cut = strstr(ma, "\n\t\t\"numSeries\"");
+        cr_assert_not_null(cut);
+        em_buf_append(&want, ma, (size_t)(cut - ma));
+        em_buf_printf(&want, "\n\t\t\"numFloatSamples\": %" PRIu64 ",", m->num_samples);
+        em_buf_append(&want, cut, na - (size_t)(cut - ma));
+        cr_assert_eq(nb, want.len, "meta.json:\n%.*s\nwant:\n%s", (int)nb, mb, want.data);
+        cr_assert(memcmp(mb, want.data, nb) == 0, "meta.json:\n%.*s\nwant:\n%s", (int)nb, mb, want.data);
+        em_buf_fini(&want);
+        free(ma);
+        free(mb);
         em_block_meta_fini(&out);
         em_block_release(b);
         em_test_rmdir(tmp);
@@ -696,6 +749,7 @@ Test(engine_block, meta_json_round_trips_with_parents_and_rejects_bad_files)
     cr_assert_eq(p.min_time_ms, -5);
     cr_assert_eq(p.num_tombstones, 3);
     cr_assert_eq(p.num_series, 0);
+    cr_assert_eq(p.num_float_samples, 0);
     cr_assert_eq(p.level, 3);
     cr_assert_eq(p.n_sources, 2);
     cr_assert_eq(em_ulid_cmp(&p.sources[1], &m.ulid), 0);
@@ -914,5 +968,38 @@ Test(engine_block, cleanup_removes_half_written_blocks)
     cr_assert(!em_path_exists(p1));
     cr_assert(!em_path_exists(p2));
     cr_assert(em_path_exists(keep));
+    em_test_rmdir(dir);
+}
+
+Test(engine_block, empty_block_is_written_and_opened)
+{
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    em_block_writer_opts_t o = {.min_time_ms = 0, .max_time_ms = 7200000, .no_fsync = true};
+    em_block_writer_t *w;
+    em_err_t err = {0};
+    cr_assert_eq(em_block_writer_new(dir, &o, &w, &err), EM_OK, "%s", err.msg);
+    /* a series with no sample in range is not written */
+    em_label_t lv[] = {{"__name__", "late"}};
+    em_labels_t ls = {lv, 1};
+    int64_t t = 9000000;
+    double v = 1;
+    cr_assert_eq(em_block_writer_add_samples(w, &ls, &t, &v, 1, &err), EM_OK);
+    em_block_meta_t meta;
+    cr_assert_eq(em_block_writer_commit(w, &meta, &err), EM_OK, "%s", err.msg);
+    em_block_writer_free(w);
+    cr_assert_eq(meta.num_series, 0);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    cr_assert_eq(em_block_verify(b, &err), EM_OK, "%s", err.msg);
+    em_querier_t *q;
+    cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    em_matcher_t m;
+    em_series_set_t *ss = select1(q, EM_MATCH_RE, "__name__", ".*", &m);
+    cr_assert_eq(em_series_set_next(ss), EM_DONE);
+    em_series_set_close(ss);
+    em_matcher_fini(&m);
+    em_querier_close(q);
+    em_block_release(b);
+    em_block_meta_fini(&meta);
     em_test_rmdir(dir);
 }

@@ -37,7 +37,8 @@ static void describe(em_discovery_t *d, char *out, size_t cap)
         const char *src = strrchr(g[i].source, '/');
         o += (size_t)snprintf(out + o, cap - o, "%s%s ", i ? "; " : "", src ? src + 1 : g[i].source);
         for (size_t k = 0; k < g[i].n_targets; k++)
-            o += (size_t)snprintf(out + o, cap - o, "%s%s", k ? "," : "", em_labels_get(&g[i].targets[k], "__address__"));
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", k ? "," : "",
+                                  em_labels_get(&g[i].targets[k], "__address__"));
         o += (size_t)snprintf(out + o, cap - o, " {");
         for (size_t k = 0; k < g[i].labels.n; k++) {
             const char *v = g[i].labels.v[k].value;
@@ -74,18 +75,20 @@ Test(ingest_discovery, file_sd_reads_json_and_yaml_globs_and_follows_changes)
     write_file(p1, "[{\"targets\": [\"h1:9100\", \"h2:9100\"], \"labels\": {\"team\": \"db\"}},"
                    " {\"targets\": [\"h3:9100\"]}]");
     write_file(p2, "- targets: ['y1:80']\n  labels:\n    zone: eu\n");
-    snprintf(cfgtext, sizeof(cfgtext),
-             "scrape_configs:\n  - job_name: j\n    file_sd_configs:\n      - files: ['%s/*.json', '%s/*.yml']\n"
-             "        refresh_interval: 1h\n",
-             dir, dir);
+    snprintf(
+        cfgtext, sizeof(cfgtext),
+        "scrape_configs:\n  - job_name: j\n    file_sd_configs:\n      - files: ['%s/*.json', '%s/*.yml']\n"
+        "        refresh_interval: 1h\n",
+        dir, dir);
     em_config_t *cfg = load(cfgtext);
     em_discovery_t *d = em_discovery_new(cfg->scrape_configs[0]);
     em_config_free(cfg);
     char got[1024];
     cr_assert(em_discovery_refresh(d, 1000, false));
     describe(d, got, sizeof(got));
-    cr_expect_str_eq(got, "a.json:0 h1:9100,h2:9100 {__meta_filepath=a.json,team=db}; "
-                          "a.json:1 h3:9100 {__meta_filepath=a.json}; b.yml:0 y1:80 {__meta_filepath=b.yml,zone=eu}");
+    cr_expect_str_eq(
+        got, "a.json:0 h1:9100,h2:9100 {__meta_filepath=a.json,team=db}; "
+             "a.json:1 h3:9100 {__meta_filepath=a.json}; b.yml:0 y1:80 {__meta_filepath=b.yml,zone=eu}");
 
     /* A new file matching the glob appears. */
     write_file(p3, "[{\"targets\": [\"n:1\"]}]");
@@ -95,7 +98,8 @@ Test(ingest_discovery, file_sd_reads_json_and_yaml_globs_and_follows_changes)
     cr_expect(strstr(got, "c.json:0 n:1 {__meta_filepath=c.json}"), "got %s", got);
 
     /* A bad file keeps its previous groups and is counted. */
-    em_counter_t *errs = em_counter_new("ember_sd_file_read_errors_total", "The number of file SD read errors.", NULL);
+    em_counter_t *errs =
+        em_counter_new("ember_sd_file_read_errors_total", "The number of file SD read errors.", NULL);
     uint64_t before = em_counter_get(errs);
     write_file(p1, "[{\"targets\": [\"h1:9100\"], \"labels\": {\"0bad\": \"x\"}}]  ");
     em_discovery_refresh(d, 3200, false);

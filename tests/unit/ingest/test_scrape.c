@@ -44,8 +44,8 @@ static void fmt_labels(const em_labels_t *ls, char *out, size_t cap)
 }
 
 /* Build target labels for one address with group labels; returns the rc. */
-static int build(const char *cfgtext, const char *const *target, const char *const *group, bool *kept, char *labels,
-                 char *disc, em_err_t *err)
+static int build(const char *cfgtext, const char *const *target, const char *const *group, bool *kept,
+                 char *labels, char *disc, em_err_t *err)
 {
     em_config_t *cfg = load(cfgtext);
     em_arena_t a;
@@ -64,8 +64,9 @@ static int build(const char *cfgtext, const char *const *target, const char *con
 
 Test(ingest_scrape, target_labels_get_prometheus_defaults_and_instance)
 {
-    const char *cfg = "global: {scrape_interval: 30s}\nscrape_configs:\n  - job_name: node\n"
-                      "    params: {module: [if_mib], x: [a, b]}\n    static_configs: [{targets: ['h:9100']}]\n";
+    const char *cfg =
+        "global: {scrape_interval: 30s}\nscrape_configs:\n  - job_name: node\n"
+        "    params: {module: [if_mib], x: [a, b]}\n    static_configs: [{targets: ['h:9100']}]\n";
     const char *const t[] = {"__address__", "h:9100", NULL};
     const char *const g[] = {"__meta_filepath", "/f.json", "env", "prod", NULL};
     bool kept;
@@ -73,12 +74,15 @@ Test(ingest_scrape, target_labels_get_prometheus_defaults_and_instance)
     em_err_t err = {0};
     cr_assert_eq(build(cfg, t, g, &kept, labels, disc, &err), EM_OK, "%s", err.msg);
     cr_assert(kept);
-    cr_expect_str_eq(disc, "{__address__=\"h:9100\", __meta_filepath=\"/f.json\", __metrics_path__=\"/metrics\", "
-                           "__param_module=\"if_mib\", __param_x=\"a\", __scheme__=\"http\", __scrape_interval__=\"30s\", "
-                           "__scrape_timeout__=\"10s\", env=\"prod\", job=\"node\"}");
-    cr_expect_str_eq(labels, "{__address__=\"h:9100\", __metrics_path__=\"/metrics\", __param_module=\"if_mib\", "
-                             "__param_x=\"a\", __scheme__=\"http\", __scrape_interval__=\"30s\", __scrape_timeout__=\"10s\", "
-                             "env=\"prod\", instance=\"h:9100\", job=\"node\"}");
+    cr_expect_str_eq(
+        disc, "{__address__=\"h:9100\", __meta_filepath=\"/f.json\", __metrics_path__=\"/metrics\", "
+              "__param_module=\"if_mib\", __param_x=\"a\", __scheme__=\"http\", __scrape_interval__=\"30s\", "
+              "__scrape_timeout__=\"10s\", env=\"prod\", job=\"node\"}");
+    cr_expect_str_eq(
+        labels,
+        "{__address__=\"h:9100\", __metrics_path__=\"/metrics\", __param_module=\"if_mib\", "
+        "__param_x=\"a\", __scheme__=\"http\", __scrape_interval__=\"30s\", __scrape_timeout__=\"10s\", "
+        "env=\"prod\", instance=\"h:9100\", job=\"node\"}");
 }
 
 Test(ingest_scrape, target_label_wins_over_group_label_and_relabel_can_set_everything)
@@ -195,7 +199,8 @@ static void fx_init(fixture_t *f, const char *job_extra)
     em_head_opts_t ho = {.n_shards = 2};
     cr_assert_eq(em_head_open(&ho, &f->head, NULL), EM_OK);
     em_arena_init(&f->a);
-    const char *const kv[] = {"__address__", "h:1", "__scheme__", "http", "instance", "h:1", "job", "j", NULL};
+    const char *const kv[] = {"__address__", "h:1", "__scheme__", "http", "instance",
+                              "h:1",         "job", "j",          NULL};
     em_labels_t tl = set_of(&f->a, kv);
     scrape_loop_init(&f->l, f->cfg->scrape_configs[0], &tl);
 }
@@ -211,8 +216,8 @@ static void fx_fini(fixture_t *f)
 static int scrape(fixture_t *f, const char *page, int64_t t_ms, em_err_t *err)
 {
     em_err_clear(err);
-    int rc = scrape_loop_append(&f->l, page, strlen(page), "text/plain; version=0.0.4", t_ms, 0.25, EM_OK, NULL,
-                                NULL, NULL, err);
+    int rc = scrape_loop_append(&f->l, page, strlen(page), "text/plain; version=0.0.4", t_ms, 0.25, EM_OK,
+                                NULL, NULL, NULL, err);
     cr_assert_eq(em_head_append_wait(f->head, f->l.batch), EM_OK);
     scrape_loop_harvest(&f->l);
     return rc;
@@ -303,8 +308,8 @@ Test(ingest_scrape, failed_scrape_marks_everything_stale_and_reports_up_0)
     cr_assert_eq(scrape(&f, "a 3\n", 3000, &err), EM_OK);
     /* A network failure is a failed scrape too. */
     em_err_clear(&err);
-    rc = scrape_loop_append(&f.l, NULL, 0, NULL, 4000, 0.5, EM_EIO, "Get \"http://h:1/metrics\": refused", NULL, NULL,
-                            &err);
+    rc = scrape_loop_append(&f.l, NULL, 0, NULL, 4000, 0.5, EM_EIO, "Get \"http://h:1/metrics\": refused",
+                            NULL, NULL, &err);
     cr_assert_eq(em_head_append_wait(f.head, f.l.batch), EM_OK);
     scrape_loop_harvest(&f.l);
     cr_expect_eq(rc, EM_EIO);
@@ -324,8 +329,8 @@ Test(ingest_scrape, honor_labels_false_renames_conflicts_to_exported)
     fixture_t f;
     fx_init(&f, "");
     em_err_t err;
-    cr_assert_eq(scrape(&f, "m{job=\"other\",instance=\"x\",exported_job=\"taken\"} 1\n", 1000, &err), EM_OK, "%s",
-                 err.msg);
+    cr_assert_eq(scrape(&f, "m{job=\"other\",instance=\"x\",exported_job=\"taken\"} 1\n", 1000, &err), EM_OK,
+                 "%s", err.msg);
     char got[512], ls[512];
     samples_of(&f, "m", got, sizeof(got), ls, sizeof(ls));
     cr_expect_str_eq(ls, "{__name__=\"m\", exported_exported_job=\"other\", exported_instance=\"x\", "
@@ -369,7 +374,8 @@ Test(ingest_scrape, honor_timestamps_uses_the_pages_time_and_skips_staleness)
 Test(ingest_scrape, sample_limit_fails_the_scrape)
 {
     fixture_t f;
-    fx_init(&f, "    sample_limit: 2\n    metric_relabel_configs: [{source_labels: [__name__], regex: drop_me, action: drop}]\n");
+    fx_init(&f, "    sample_limit: 2\n    metric_relabel_configs: [{source_labels: [__name__], regex: "
+                "drop_me, action: drop}]\n");
     em_err_t err;
     /* Dropped series do not count against the limit, as in Prometheus. */
     cr_assert_eq(scrape(&f, "a 1\nb 1\ndrop_me 1\n", 1000, &err), EM_OK, "%s", err.msg);
@@ -403,7 +409,8 @@ Test(ingest_scrape, metric_relabelling_applies_after_target_labels)
 {
     fixture_t f;
     fx_init(&f, "    metric_relabel_configs:\n"
-                "      - {source_labels: [job, __name__], regex: 'j;(.*)', target_label: __name__, replacement: 'j_$1'}\n"
+                "      - {source_labels: [job, __name__], regex: 'j;(.*)', target_label: __name__, "
+                "replacement: 'j_$1'}\n"
                 "      - {regex: 'tmp', action: labeldrop}\n");
     em_err_t err;
     cr_assert_eq(scrape(&f, "m{tmp=\"x\"} 1\n", 1000, &err), EM_OK, "%s", err.msg);
@@ -420,9 +427,10 @@ Test(ingest_scrape, openmetrics_needs_eof_and_metadata_reaches_the_store)
     fx_init(&f, "");
     em_metastore_t *ms = em_metastore_new();
     em_err_t err;
-    const char *om = "# TYPE req_seconds counter\n# HELP req_seconds Requests.\n# UNIT req_seconds seconds\nreq_seconds_total 3\n# EOF\n";
-    int rc = scrape_loop_append(&f.l, om, strlen(om), "application/openmetrics-text; version=1.0.0", 1000, 0.1, EM_OK,
-                                NULL, NULL, ms, &err);
+    const char *om = "# TYPE req_seconds counter\n# HELP req_seconds Requests.\n# UNIT req_seconds "
+                     "seconds\nreq_seconds_total 3\n# EOF\n";
+    int rc = scrape_loop_append(&f.l, om, strlen(om), "application/openmetrics-text; version=1.0.0", 1000,
+                                0.1, EM_OK, NULL, NULL, ms, &err);
     cr_assert_eq(rc, EM_OK, "%s", err.msg);
     cr_assert_eq(em_head_append_wait(f.head, f.l.batch), EM_OK);
     scrape_loop_harvest(&f.l);
@@ -436,8 +444,8 @@ Test(ingest_scrape, openmetrics_needs_eof_and_metadata_reaches_the_store)
     cr_expect(strstr(b.data, "\"Requests.\""), "%s", b.data);
     em_buf_fini(&b);
     const char *noeof = "req_seconds_total 4\n";
-    rc = scrape_loop_append(&f.l, noeof, strlen(noeof), "application/openmetrics-text; version=1.0.0", 2000, 0.1,
-                            EM_OK, NULL, NULL, ms, &err);
+    rc = scrape_loop_append(&f.l, noeof, strlen(noeof), "application/openmetrics-text; version=1.0.0", 2000,
+                            0.1, EM_OK, NULL, NULL, ms, &err);
     cr_expect_eq(rc, EM_EINVAL);
     cr_assert_eq(em_head_append_wait(f.head, f.l.batch), EM_OK);
     scrape_loop_harvest(&f.l);
