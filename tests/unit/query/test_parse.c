@@ -402,6 +402,17 @@ Test(query_parse, node_types_follow_prometheus)
     }
 }
 
+Test(query_parse, empty_info_selector_prints_as_braces)
+{
+    /* Regression (found by fuzzing): info(x, {}) printed as "info(x, )", which does not parse. */
+    fixture_t f;
+    const em_node_t *n = must_parse(&f, "info(x, {})", ALL);
+    char *s = format(n);
+    cr_assert_str_eq(s, "info(x, {})");
+    free(s);
+    done(&f);
+}
+
 Test(query_parse, every_function_is_in_the_table_with_its_id)
 {
     for (int i = 0; i < EM_FN__COUNT; i++) {
