@@ -20,7 +20,8 @@ static double run_one(void)
 {
     em_query_result_t *r = NULL;
     const char *q = "sum(rate(c_total[1m]))";
-    int rc = em_query_exec_range(engine, em_head_queryable(head), q, strlen(q), 60000, 300000, 10000, 0, NULL, &r);
+    int rc =
+        em_query_exec_range(engine, em_head_queryable(head), q, strlen(q), 60000, 300000, 10000, 0, NULL, &r);
     double v = -1;
     if (rc == EM_OK && r->n_series == 1 && r->series[0].n_pts == 25)
         v = r->series[0].pts[24].v;
