@@ -303,7 +303,7 @@ void em_labels_builder_fini(em_labels_builder_t *b)
 void em_labels_builder_reset(em_labels_builder_t *b, const em_labels_t *base)
 {
     b->n = 0;
-    if (!base)
+    if (!base || base->n == 0)
         return;
     em_grow((void **)&b->v, &b->cap, base->n, sizeof(em_label_t));
     memcpy(b->v, base->v, sizeof(em_label_t) * base->n);

@@ -311,8 +311,8 @@ void em_remote_read_req_encode(const em_remote_query_t *qs, size_t n_queries,
  * ==================================================================================================== */
 
 typedef struct em_remote_read_enc {
-    em_buf_t msg;   /* the ReadResponse so far */
-    em_buf_t query; /* the open QueryResult's series */
+    em_buf_t msg;    /* the ReadResponse so far, the open QueryResult written in place */
+    size_t query_at; /* where the open QueryResult starts in msg */
     em_buf_t out;   /* the snappy body */
     bool in_query;
     size_t n_queries;
@@ -331,6 +331,9 @@ void em_remote_read_enc_query_end(em_remote_read_enc_t *e);
 size_t em_remote_read_enc_size(const em_remote_read_enc_t *e);
 /* Snappy-compress the response; *body valid until the next reset or fini. Thread: the owner. */
 void em_remote_read_enc_finish(em_remote_read_enc_t *e, const void **body, size_t *len);
+/* The same into the caller's buffer (replacing its contents), so a large body needs no further copy.
+ * Thread: the owner. */
+void em_remote_read_enc_finish_buf(em_remote_read_enc_t *e, em_buf_t *out);
 
 /* ======================================================================================================
  * Remote read: STREAMED_XOR_CHUNKS frames

@@ -9,6 +9,7 @@
 #include "ingest/remote_int.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include "base/hash.h"
 
@@ -141,7 +142,6 @@ void em_remote_read_req_encode(const em_remote_query_t *qs, size_t n_queries,
 void em_remote_read_enc_init(em_remote_read_enc_t *e)
 {
     em_buf_init(&e->msg);
-    em_buf_init(&e->query);
     em_buf_init(&e->out);
     e->in_query = false;
     e->n_queries = 0;
@@ -150,7 +150,6 @@ void em_remote_read_enc_init(em_remote_read_enc_t *e)
 void em_remote_read_enc_fini(em_remote_read_enc_t *e)
 {
     em_buf_fini(&e->msg);
-    em_buf_fini(&e->query);
     em_buf_fini(&e->out);
     em_remote_read_enc_init(e);
 }
@@ -158,16 +157,22 @@ void em_remote_read_enc_fini(em_remote_read_enc_t *e)
 void em_remote_read_enc_reset(em_remote_read_enc_t *e)
 {
     em_buf_reset(&e->msg);
-    em_buf_reset(&e->query);
     em_buf_reset(&e->out);
     e->in_query = false;
     e->n_queries = 0;
 }
 
+/* A QueryResult is written in place in 'msg' behind QUERY_HDR_MAX bytes kept for its tag and length;
+ * query_end writes the real header and moves the body down over the unused bytes (at most 10), so a
+ * large answer is not copied from one buffer into another. */
+#define QUERY_HDR_MAX 11
+
 void em_remote_read_enc_query_begin(em_remote_read_enc_t *e)
 {
     assert(!e->in_query);
-    em_buf_reset(&e->query);
+    e->query_at = e->msg.len;
+    em_buf_reserve(&e->msg, QUERY_HDR_MAX);
+    e->msg.len += QUERY_HDR_MAX;
     e->in_query = true;
 }
 
@@ -175,21 +180,29 @@ void em_remote_read_enc_series(em_remote_read_enc_t *e, const em_labels_t *ls, c
                                size_t n)
 {
     assert(e->in_query);
-    remote_pb_put_timeseries(&e->query, 1, ls, s, n);
+    remote_pb_put_timeseries(&e->msg, 1, ls, s, n);
 }
 
 void em_remote_read_enc_query_end(em_remote_read_enc_t *e)
 {
     assert(e->in_query);
-    remote_pb_put_len_field(&e->msg, 1, e->query.data, e->query.len);
-    em_buf_reset(&e->query);
+    size_t body_at = e->query_at + QUERY_HDR_MAX, body_len = e->msg.len - body_at;
+    uint8_t hdr[QUERY_HDR_MAX];
+    uint8_t *h = hdr;
+    h = pb_put_varint(h, PB_TAG(1, PB_LEN));
+    h = pb_put_varint(h, body_len);
+    size_t hl = (size_t)(h - hdr);
+    memmove(e->msg.data + e->query_at + hl, e->msg.data + body_at, body_len);
+    memcpy(e->msg.data + e->query_at, hdr, hl);
+    e->msg.len -= QUERY_HDR_MAX - hl;
+    e->msg.data[e->msg.len] = '\0';
     e->in_query = false;
     e->n_queries++;
 }
 
 size_t em_remote_read_enc_size(const em_remote_read_enc_t *e)
 {
-    return e->msg.len + e->query.len;
+    return e->msg.len;
 }
 
 void em_remote_read_enc_finish(em_remote_read_enc_t *e, const void **body, size_t *len)
@@ -199,6 +212,13 @@ void em_remote_read_enc_finish(em_remote_read_enc_t *e, const void **body, size_
     remote_snappy_encode(e->msg.data, e->msg.len, &e->out);
     *body = e->out.data;
     *len = e->out.len;
+}
+
+void em_remote_read_enc_finish_buf(em_remote_read_enc_t *e, em_buf_t *out)
+{
+    assert(!e->in_query);
+    em_buf_reserve(&e->msg, 0);
+    remote_snappy_encode(e->msg.data, e->msg.len, out);
 }
 
 /* ---- ChunkedReadResponse frames ---- */

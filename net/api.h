@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 
+#include "engine/matcher.h"
+
 #include "engine/labels.h"
 #include "engine/querier.h"
 #include "ingest/remote.h"
@@ -80,5 +82,38 @@ typedef struct api_federate_sel {
 int api_federate_write(em_queryable_t *qa, const api_federate_sel_t *sels, size_t n_sels,
                        const em_labels_t *ext, int64_t now_ms, int64_t lookback_ms, em_buf_t *out,
                        em_err_t *err);
+
+/* Admin API (api_admin.c; only with --web.enable-admin-api) and /api/v1/status/tsdb. */
+int api_admin_delete_series(h2o_req_t *req, void *arg);
+int api_admin_clean_tombstones(h2o_req_t *req, void *arg);
+int api_admin_snapshot(h2o_req_t *req, void *arg);
+int api_status_tsdb(h2o_req_t *req, void *arg);
+
+/* Parse one match[] selector into a malloc'd array of initialised matchers (free with em_matcher_fini
+ * on each, then free). EM_OK or EM_EINVAL with Prometheus's parse error. Thread: any. */
+int api_parse_matchers(const char *sel, em_matcher_t **out, size_t *n_out, em_err_t *err);
+
+/* /api/v1/query, query_range, format_query, query_exemplars (api_query.c) */
+int api_query(h2o_req_t *req, void *arg);
+int api_query_range(h2o_req_t *req, void *arg);
+int api_format_query(h2o_req_t *req, void *arg);
+int api_query_exemplars(h2o_req_t *req, void *arg);
+/* /api/v1/series, labels, label/<name>/values (api_series.c) */
+int api_series(h2o_req_t *req, void *arg);
+int api_labels(h2o_req_t *req, void *arg);
+int api_label_values(h2o_req_t *req, void *arg);
+
+/* Shared by the API handlers (api_query.c). */
+/* Answer {"status":"error",...} with the status code Prometheus gives 'error_type'. Thread: loop. */
+void api_error(h2o_req_t *req, const char *error_type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A time parameter as Prometheus's parseTimeParam: absent -> def; else Unix seconds or RFC 3339. On a bad
+ * value answers 400 and returns false. 'wrap' adds Prometheus's "invalid time value for '<name>': ". */
+bool api_time_param(h2o_req_t *req, const em_http_params_t *p, const char *name, int64_t def, bool wrap,
+                    int64_t *t_ms);
+/* The 'limit' parameter (0: none); answers 400 and returns false when malformed. */
+bool api_limit_param(h2o_req_t *req, const em_http_params_t *p, long *limit);
+/* Prometheus's MinTime and MaxTime in milliseconds: the defaults of optional start/end. */
+#define API_MIN_TIME_MS (-9223309901257974000LL)
+#define API_MAX_TIME_MS (9223309901257974999LL)
 
 #endif

@@ -18,6 +18,7 @@
  * Series matched by several selectors appear once. Within a family Prometheus's order is unspecified
  * (an unstable sort by name); ours is label order.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "engine/chunk.h"
 #include "ingest/expfmt.h"
 #include "net/api.h"
+#include "query/parse.h"
 #include "net/server_int.h"
 
 #define CT_FEDERATE "text/plain; version=0.0.4; charset=utf-8"
@@ -193,26 +195,35 @@ int api_federate_write(em_queryable_t *qa, const api_federate_sel_t *sels, size_
     return rc;
 }
 
-/* ---- match[] selectors ----
- * The seam to the PromQL parser (query/parse.h, em_promql_parse_selector): one function turns a
- * selector's text into matchers that live until fed_sels_fini. */
+/* ---- match[] selectors: PromQL series selectors (Prometheus's ParseMetricSelector) ---- */
 
 typedef struct fed_sels {
     api_federate_sel_t *v;
+    em_ast_t **asts; /* released by fed_sels_fini */
     size_t n;
     em_arena_t arena;
 } fed_sels_t;
 
-static int selector_parse(const char *s, fed_sels_t *out, api_federate_sel_t *sel, em_err_t *err)
+/* Parse match[] value 's' into ss->v[ss->n] (not yet counted). Returns EM_OK or EM_EINVAL with the
+ * parser's message. */
+static int selector_parse(const char *s, fed_sels_t *ss, em_err_t *err)
 {
-    (void)s;
-    (void)out;
-    (void)sel;
-    return em_err_set(err, EM_EUNSUPPORTED, "PromQL selectors are not available in this build");
+    em_ast_t *ast = NULL;
+    int rc = em_promql_parse_selector(s, strlen(s), &ss->arena, &ast, err);
+    if (rc != EM_OK)
+        return rc;
+    const em_node_t *n = em_node_unwrap(ast->root);
+    assert(n->kind == EM_NODE_VECTOR_SEL);
+    ss->asts[ss->n] = ast;
+    ss->v[ss->n] = (api_federate_sel_t){(const em_matcher_t *const *)n->vs.matchers, n->vs.n_matchers};
+    return EM_OK;
 }
 
 static void fed_sels_fini(fed_sels_t *ss)
 {
+    for (size_t i = 0; i < ss->n; i++)
+        em_ast_fini(ss->asts[i]);
+    free(ss->asts);
     free(ss->v);
     em_arena_fini(&ss->arena);
 }
@@ -298,8 +309,9 @@ int api_federate(h2o_req_t *req, void *arg)
     j->status = 200;
     em_arena_init(&j->sels.arena);
     j->sels.v = em_calloc(n ? n : 1, sizeof(api_federate_sel_t));
+    j->sels.asts = em_calloc(n ? n : 1, sizeof(em_ast_t *));
     for (size_t i = 0; i < n; i++) {
-        if (selector_parse(vals[i], &j->sels, &j->sels.v[i], &err) != EM_OK) {
+        if (selector_parse(vals[i], &j->sels, &err) != EM_OK) {
             text_error(req, 400, err.msg);
             fed_job_free(j);
             return 0;

@@ -297,14 +297,10 @@ static void answer_samples(read_ctx_t *c, const em_remote_read_req_t *r, api_rea
             goto out;
         }
     }
-    const void *body;
-    size_t len;
-    em_remote_read_enc_finish(&enc, &body, &len);
+    em_remote_read_enc_finish_buf(&enc, &resp->body);
     resp->status = 200;
     resp->content_type = EM_REMOTE_READ_CT_SAMPLES;
     resp->snappy = true;
-    em_buf_reset(&resp->body);
-    em_buf_append(&resp->body, body, len);
 out:
     em_remote_read_enc_fini(&enc);
 }
@@ -431,8 +427,13 @@ static int stream_flush(em_buf_t *out, void *arg)
  * rather than taking a cut stream for a complete one. */
 static void stream_end(read_job_t *j)
 {
-    if (j->resp.status != 200)
+    if (em_http_job_canceled(j->job))
+        return; /* nobody is reading any more */
+    if (j->resp.status != 200) {
+        j->resp.body.data[j->resp.body.len - 1] = '\0'; /* the log line without the newline */
         em_warn("web", "Remote read stream failed after it started", "err=%s", em_q(j->resp.body.data));
+        j->resp.body.data[j->resp.body.len - 1] = '\n';
+    }
     em_http_stream_write(j->job, &j->resp.body);
 }
 
@@ -457,11 +458,8 @@ static void read_work(em_http_job_t *job, void *arg)
     j->job = job;
     api_read_body(server_queryable(s), j->body.data, j->body.len, &ext, &o, em_http_job_cancel_flag(job),
                   &j->resp);
-    if (em_http_stream_started(job)) {
-        em_buf_putc(&j->resp.body, '\0'); /* for the log line; not sent */
-        j->resp.body.len--;
+    if (em_http_stream_started(job))
         stream_end(j);
-    }
     em_arena_fini(&a);
     gate_leave(limit);
 out:

@@ -158,6 +158,9 @@ static void on_stored(em_batch_t *b, void *arg)
         fail(j, 400, msg.data);
         em_buf_fini(&msg);
     }
+    /* Prometheus: an append that makes the head compactable triggers the block cut at once. */
+    if (j->s->db)
+        em_db_wake(j->s->db);
     em_http_job_done(j->job);
 }
 

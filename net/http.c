@@ -70,6 +70,7 @@ struct em_http_server {
     int port;
     atomic_int jobs_inflight;
     atomic_int loops_running;
+    atomic_bool loops_stopped; /* set once the loops are gone: work still running can never answer */
     int64_t stop_timeout_ms; /* written before the stop messages are sent */
     bool started;
 };
@@ -592,7 +593,8 @@ void em_http_job_done(em_http_job_t *job)
 
 bool em_http_job_canceled(const em_http_job_t *job)
 {
-    return __atomic_load_n(&job->canceled, __ATOMIC_ACQUIRE) != 0;
+    /* After a stop that timed out nobody will read the answer: a stream writer must not wait forever. */
+    return __atomic_load_n(&job->canceled, __ATOMIC_ACQUIRE) != 0 || atomic_load(&job->s->loops_stopped);
 }
 
 const volatile int *em_http_job_cancel_flag(const em_http_job_t *job)
@@ -1079,6 +1081,7 @@ void em_http_server_stop(em_http_server_t *s, int64_t timeout_ms)
         h2o_multithread_send_message(&s->threads[i].stop_receiver, &s->threads[i].stop_msg);
     for (int i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i].th, NULL);
+    atomic_store(&s->loops_stopped, true);
     s->started = false;
 }
 
@@ -1105,6 +1108,28 @@ static void drain_timeouts(h2o_context_t *ctx)
     drain_timeout(&ctx->proxy.io_timeout);
 }
 
+/* Messages sent after the loops stopped (work that outlived the stop timeout, and saw itself canceled):
+ * nobody can answer them any more. Release what they hold so the receivers can be unregistered.
+ * Thread: main, once the workers are gone. */
+static void drain_late_messages(loop_thread_t *t)
+{
+    h2o_linklist_t *l = &t->job_receiver._messages;
+    while (!h2o_linklist_is_empty(l)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, l->next);
+        h2o_linklist_unlink(&msg->link);
+        em_http_job_t *job = (em_http_job_t *)msg;
+        job->finish(NULL, job->arg);
+        job_unref(job);
+        atomic_fetch_sub(&t->s->jobs_inflight, 1);
+    }
+    l = &t->stream_receiver._messages;
+    while (!h2o_linklist_is_empty(l)) {
+        h2o_multithread_message_t *msg = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, l->next);
+        h2o_linklist_unlink(&msg->link);
+        job_unref(H2O_STRUCT_FROM_MEMBER(http_stream_t, msg, msg)->job);
+    }
+}
+
 void em_http_server_free(em_http_server_t *s)
 {
     if (!s)
@@ -1116,6 +1141,7 @@ void em_http_server_free(em_http_server_t *s)
         if (t->loop) {
             if (t->listener)
                 h2o_socket_close(t->listener);
+            drain_late_messages(t);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->job_receiver);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->stream_receiver);
             h2o_multithread_unregister_receiver(t->ctx.queue, &t->stop_receiver);

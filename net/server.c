@@ -20,7 +20,7 @@
 #include "base/process.h"
 #include "base/webconfig.h"
 #include "base/workpool.h"
-#include "engine/head.h"
+#include "engine/db.h"
 #include "net/http.h"
 #include "ingest/metastore.h"
 #include "ingest/scrape.h"
@@ -77,24 +77,26 @@ static void start_scraping(em_server_t *s)
 static void *open_storage(void *arg)
 {
     em_server_t *s = arg;
-    char wal[PATH_MAX];
-    snprintf(wal, sizeof(wal), "%s/wal", s->o.data_dir);
-    em_head_opts_t ho = {.n_shards = s->o.head_shards,
-                         .wal_dir = wal,
-                         .wal_compression = s->o.wal_compression,
-                         .wal_segment_bytes = s->o.wal_segment_bytes};
+    em_db_opts_t dbo = {.dir = s->o.data_dir,
+                        .retention_ms = s->o.retention_ms,
+                        .retention_bytes = s->o.retention_bytes,
+                        .min_block_ms = s->o.min_block_ms,
+                        .max_block_ms = s->o.max_block_ms,
+                        .no_lockfile = s->o.no_lockfile,
+                        .head_shards = s->o.head_shards,
+                        .wal_compression = s->o.wal_compression,
+                        .wal_segment_bytes = s->o.wal_segment_bytes};
     em_err_t err;
-    em_head_t *h = NULL;
-    int rc = em_mkdir_all(s->o.data_dir, &err);
-    if (rc == EM_OK)
-        rc = em_head_open(&ho, &h, &err);
+    em_db_t *db = NULL;
+    int rc = em_db_open(&dbo, &db, &err);
     if (rc != EM_OK) {
         em_error("main", "Opening storage failed", "err=%s", em_q(err.msg));
         s->storage_failed = true;
         kill(getpid(), SIGTERM);
         return NULL;
     }
-    s->head = h;
+    s->db = db;
+    s->head = em_db_head(db);
     start_scraping(s);
     atomic_store(&s->ready, true);
     em_info("main", "Server is ready to receive web requests.");
@@ -103,9 +105,7 @@ static void *open_storage(void *arg)
 
 em_queryable_t *server_queryable(em_server_t *s)
 {
-    if (!atomic_load(&s->ready))
-        return NULL;
-    return em_head_queryable(s->head);
+    return s->db ? em_db_queryable(s->db) : NULL;
 }
 
 /* ---- lifecycle handlers ---- */
@@ -417,6 +417,22 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
+    em_http_route(h, "/api/v1/query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query", api_query, s);
+    em_http_route(h, "/api/v1/query_range", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_range", api_query_range, s);
+    em_http_route(h, "/api/v1/format_query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/format_query", api_format_query, s);
+    em_http_route(h, "/api/v1/query_exemplars", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query_exemplars",
+                  api_query_exemplars, s);
+    em_http_route(h, "/api/v1/series", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/series", api_series, s);
+    em_http_route(h, "/api/v1/labels", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/labels", api_labels, s);
+    em_http_route(h, "/api/v1/label/*", EM_HTTP_GET, "/api/v1/label/:name/values", api_label_values, s);
+    em_http_route(h, "/api/v1/status/tsdb", EM_HTTP_GET, "/api/v1/status/tsdb", api_status_tsdb, s);
+    em_http_route(h, "/api/v1/admin/tsdb/delete_series", EM_HTTP_POST | EM_HTTP_PUT,
+                  "/api/v1/admin/tsdb/delete_series", api_admin_delete_series, s);
+    em_http_route(h, "/api/v1/admin/tsdb/clean_tombstones", EM_HTTP_POST | EM_HTTP_PUT,
+                  "/api/v1/admin/tsdb/clean_tombstones", api_admin_clean_tombstones, s);
+    em_http_route(h, "/api/v1/admin/tsdb/snapshot", EM_HTTP_POST | EM_HTTP_PUT, "/api/v1/admin/tsdb/snapshot",
+                  api_admin_snapshot, s);
+
     em_http_route(h, "/api/v1/targets", EM_HTTP_GET, "/api/v1/targets", api_targets, s);
     em_http_route(h, "/api/v1/targets/metadata", EM_HTTP_GET, "/api/v1/targets/metadata", api_targets_metadata, s);
     em_http_route(h, "/api/v1/read", EM_HTTP_POST, "/api/v1/read", api_read, s);
@@ -468,6 +484,12 @@ int em_server_start(const em_server_opts_t *o, em_server_t **out, em_err_t *err)
                               em_rcu_thread_offline);
     s->ingest_pool = em_workpool_new("ingest", 2, 4096, em_rcu_thread_online, em_rcu_thread_offline);
     s->metadata = em_metastore_new();
+    em_query_engine_opts_t qo = {.lookback_ms = o->lookback_delta_ms,
+                                 .max_samples = o->query_max_samples,
+                                 .timeout_ms = o->query_timeout_ms,
+                                 .max_concurrency = o->query_max_concurrency,
+                                 .features = o->promql};
+    s->engine = em_query_engine_new(&qo);
     em_http_opts_t ho = {.listen = s->o.listen,
                          .n_threads = o->http_threads > 0 ? o->http_threads : 2,
                          .max_body_bytes = o->max_body_bytes,
@@ -547,8 +569,9 @@ void em_server_stop(em_server_t *s)
     em_workpool_free(s->ingest_pool);
     em_http_server_free(s->http);
     em_metastore_free(s->metadata);
-    if (s->head) {
-        em_head_close(s->head);
+    em_query_engine_free(s->engine);
+    if (s->db) {
+        em_db_close(s->db);
         em_info("main", "Storage closed");
     }
     server_config_free(s);

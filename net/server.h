@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "query/parse.h"
 
 typedef struct em_server em_server_t;
 
@@ -42,10 +43,13 @@ typedef struct em_server_opts {
     size_t wal_segment_bytes;
     int64_t retention_ms;
     uint64_t retention_bytes;
+    int64_t min_block_ms, max_block_ms; /* --storage.tsdb.min/max-block-duration; 0: defaults */
+    bool no_lockfile;
 
     int64_t query_timeout_ms, lookback_delta_ms;
     int64_t query_max_samples;
     int query_max_concurrency;
+    em_promql_opts_t promql; /* --enable-feature=promql-* */
 
     int64_t remote_read_sample_limit;      /* --storage.remote.read-sample-limit; 0 = none */
     int remote_read_concurrent_limit;      /* --storage.remote.read-concurrent-limit; 0 = none */

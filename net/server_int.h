@@ -11,11 +11,13 @@
 #include "base/buf.h"
 #include "base/metrics.h"
 #include "base/workpool.h"
+#include "engine/db.h"
 #include "engine/head.h"
 #include "engine/labels.h"
 #include "engine/querier.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "query/eval.h"
 
 struct em_server {
     em_server_opts_t o; /* strings owned (copied at start) */
@@ -32,7 +34,9 @@ struct em_server {
     bool storage_started;
     atomic_bool ready;
     bool storage_failed;
-    em_head_t *head; /* set once by the storage thread before 'ready' */
+    em_db_t *db;     /* set once by the storage thread before 'ready' */
+    em_head_t *head; /* em_db_head(db): appends go here */
+    em_query_engine_t *engine; /* PromQL; Thread: any (it serialises itself) */
 
     /* Locks: config_mu. */
     pthread_mutex_t config_mu;
@@ -41,6 +45,10 @@ struct em_server {
     int64_t last_reload_ms;
     em_gauge_t *reload_ok, *reload_time;
 };
+
+/* The storage every reader queries (remote read, federation, PromQL): blocks and head merged
+ * (engine/db.h). NULL until storage is ready ('ready'); valid until the server stops. Thread: any. */
+em_queryable_t *server_queryable(em_server_t *s);
 
 /* server_config.c: load (or reload) the configuration file into s->config. Keeps the running one on
  * error. Thread: main or a pool thread; serialised by the caller. */
@@ -51,10 +59,5 @@ void server_config_free(em_server_t *s);
 /* The running configuration's external labels (global.external_labels), sorted by name, copied into
  * 'a' so a reload cannot pull them away. Thread: any. */
 em_labels_t server_external_labels(em_server_t *s, em_arena_t *a);
-
-/* The storage every reader queries (remote read, federation, PromQL): today the head alone; when blocks
- * are read too, the merged view answers here, and only here changes. NULL until storage is ready
- * ('ready'). Thread: any. */
-em_queryable_t *server_queryable(em_server_t *s);
 
 #endif

@@ -29,6 +29,9 @@ def L(name, **labels):
     return [("__name__", name)] + sorted(labels.items())
 
 
+# Without scrape jobs, every sample the head appends came through remote write.
+NO_SCRAPE = "global:\n  scrape_interval: 15s\n"
+
 class RemoteWriteTest(harness.TempDirTestCase):
     def post(self, e, series, metadata=(), raw=None, headers=None):
         body = raw if raw is not None else promwire.snappy(promwire.write_request(series, metadata))
