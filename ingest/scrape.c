@@ -57,12 +57,15 @@ static void on_batch_done(em_batch_t *b, void *arg)
     (void)b;
     scrape_target_t *t = arg;
     em_scrape_manager_t *m = t->m;
+    bool dying = t->dying;
+    /* Once busy is false the scrape thread may free the target (reap), so nothing of it is touched after
+     * the store; the manager outlives every batch (shutdown waits for them under batch_mu). */
     pthread_mutex_lock(&m->batch_mu);
     atomic_store(&t->loop.busy, false);
+    if (dying)
+        curl_multi_wakeup(m->multi);
     pthread_cond_broadcast(&m->batch_cv);
     pthread_mutex_unlock(&m->batch_mu);
-    if (t->dying)
-        curl_multi_wakeup(m->multi);
 }
 
 static void wait_idle(scrape_target_t *t)

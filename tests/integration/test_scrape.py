@@ -3,7 +3,7 @@
 and the same Python prometheus_client app with the same configuration (relabelling with hashmod and
 labelmap, a dropped target, metric relabelling) and must store the same series names and labels and
 describe the same targets in /api/v1/targets. What ember stored is read back through its remote read
-endpoint; what Prometheus stored through its /api/v1/series.
+endpoint and its /api/v1/series; what Prometheus stored through its /api/v1/series.
 
 Also: ember scrapes itself with the embedded default configuration; a reload keeps unchanged targets'
 state; a target that goes away gets stale markers; failed scrapes show Prometheus's lastError."""
@@ -174,6 +174,8 @@ class ScrapeAgainstPrometheus(harness.TempDirTestCase):
             missing, extra = want - got, got - want
             self.assertFalse(missing or extra, f"job {job}: only in Prometheus: {sorted(missing)[:10]}, "
                                                f"only in ember: {sorted(extra)[:10]}")
+            # The same through ember's own /api/v1/series, as a client of both would ask.
+            self.assertEqual(prom_series(e.url, '{job="%s"}' % job, start_s, end_s), got)
         names = {dict(ls)["__name__"] for ls in ember_series(e, [(pw.EQ, "job", "app")], start_s * 1000,
                                                             end_s * 1000)}
         for n in ("app_requests_total", "app_temperature_celsius", "app_latency_seconds_bucket",
@@ -201,6 +203,10 @@ class ScrapeOnItsOwn(harness.TempDirTestCase):
         ls, samples = next(iter(got.items()))
         self.assertEqual(dict(ls)["instance"], f"localhost:{e.port}")
         self.assertEqual(pw.bits2f(samples[-1][1]), 1.0)
+        # And PromQL sees it.
+        r = e.get("/api/v1/query", params={"query": 'up{job="ember"}'}).json()
+        self.assertEqual(r["status"], "success", r)
+        self.assertEqual([v["value"][1] for v in r["data"]["result"]], ["1"])
 
     def test_reload_keeps_targets_and_removed_targets_go_stale(self):
         port = free_port()
