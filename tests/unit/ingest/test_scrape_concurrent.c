@@ -224,3 +224,32 @@ Test(ingest_scrape_concurrent, scrapes_reloads_api_reads_and_shutdown_together, 
     em_head_close(head);
     srv_stop(&srv);
 }
+
+Test(ingest_scrape_concurrent, target_limit_fails_every_scrape_of_the_pool, .timeout = 60)
+{
+    target_srv_t srv;
+    srv_start(&srv);
+    em_head_opts_t ho = {.n_shards = 2};
+    em_head_t *head;
+    cr_assert_eq(em_head_open(&ho, &head, NULL), EM_OK);
+    em_scrape_opts_t so = {.head = head};
+    em_scrape_manager_t *m = em_scrape_manager_new(&so);
+    em_config_t *c = load("global: {scrape_interval: 100ms, scrape_timeout: 100ms}\nscrape_configs:\n"
+                          "  - job_name: lim\n    target_limit: 1\n"
+                          "    static_configs: [{targets: ['127.0.0.1:%d', 'localhost:%d']}]\n",
+                          srv.port);
+    cr_assert_eq(em_scrape_manager_apply(m, c), EM_OK);
+    usleep(400 * 1000);
+    em_buf_t js = EM_BUF_INIT;
+    em_scrape_manager_targets_json(m, EM_TARGETS_ACTIVE, NULL, &js);
+    cr_expect(strstr(js.data, "\"lastError\":\"target_limit exceeded (number of targets: 2, limit: 1)\""),
+              "%s", js.data);
+    em_buf_fini(&js);
+    em_scrape_manager_free(m);
+    em_config_free(c);
+    bool stale = false;
+    double last = 1;
+    cr_expect_geq(up_samples(head, "lim", &stale, &last), 2);
+    em_head_close(head);
+    srv_stop(&srv);
+}
