@@ -57,12 +57,15 @@ static void on_batch_done(em_batch_t *b, void *arg)
     (void)b;
     scrape_target_t *t = arg;
     em_scrape_manager_t *m = t->m;
+    bool dying = t->dying;
+    /* Once busy is false the scrape thread may free the target (reap), so nothing of it is touched after
+     * the store; the manager outlives every batch (shutdown waits for them under batch_mu). */
     pthread_mutex_lock(&m->batch_mu);
     atomic_store(&t->loop.busy, false);
+    if (dying)
+        curl_multi_wakeup(m->multi);
     pthread_cond_broadcast(&m->batch_cv);
     pthread_mutex_unlock(&m->batch_mu);
-    if (t->dying)
-        curl_multi_wakeup(m->multi);
 }
 
 static void wait_idle(scrape_target_t *t)
@@ -229,8 +232,30 @@ static const char *status_text(long code)
     }
 }
 
+static void process_page(void *arg);
+
+/* Prometheus's target_limit: while a pool has more targets than allowed, each of its scrapes fails at
+ * once with the limit's message (up=0, series stale) instead of fetching anything. */
+static void fail_scrape(em_scrape_manager_t *m, scrape_target_t *t, int64_t now_ms, const char *msg)
+{
+    em_buf_reset(&t->body);
+    t->start_ms = now_ms;
+    t->dur_s = 0;
+    t->fetch_rc = EM_ELIMIT;
+    snprintf(t->fetch_msg, sizeof(t->fetch_msg), "%s", msg);
+    t->content_type[0] = '\0';
+    em_counter_inc(mt.scrapes);
+    atomic_store(&t->processing, true);
+    if (em_workpool_submit(m->workers, process_page, t) != EM_OK)
+        process_page(t);
+}
+
 static void start_scrape(em_scrape_manager_t *m, scrape_target_t *t, int64_t now_ms)
 {
+    if (t->pool->limit_err[0]) {
+        fail_scrape(m, t, now_ms, t->pool->limit_err);
+        return;
+    }
     em_buf_reset(&t->body);
     t->too_big = false;
     t->curl_err[0] = '\0';
@@ -496,6 +521,14 @@ static void pool_sync(em_scrape_manager_t *m, scrape_pool_t *p, scrape_target_t 
     em_buf_fini(&url);
     em_arena_fini(&tmp);
     (void)old_dropped_total;
+    uint64_t limit = p->sc->target_limit;
+    p->limit_err[0] = '\0';
+    if (limit && n > limit) {
+        snprintf(p->limit_err, sizeof(p->limit_err),
+                 "target_limit exceeded (number of targets: %zu, limit: %llu)", n, (unsigned long long)limit);
+        em_counter_inc(em_counter_new("ember_target_scrape_pool_exceeded_target_limit_total",
+                                      "Total number of times scrape pools hit the target limit.", NULL));
+    }
     pthread_mutex_lock(&m->mu);
     scrape_target_t **old = p->targets;
     size_t n_old = p->n_targets;
@@ -664,9 +697,10 @@ static int64_t tick(em_scrape_manager_t *m)
             if (atomic_load(&t->processing)) /* its last page is still being parsed: not due yet */
                 continue;
             if (!t->in_flight && t->next_ms <= now) {
-                start_scrape(m, t, now);
+                /* Set before starting: a worker may read next_ms as soon as the scrape is handed over. */
                 while (t->next_ms <= now) /* missed ticks are skipped, not caught up */
                     t->next_ms += t->interval_ms;
+                start_scrape(m, t, now);
             }
             if (!t->in_flight && t->next_ms < next)
                 next = t->next_ms;

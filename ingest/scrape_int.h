@@ -129,6 +129,7 @@ struct scrape_pool {
     em_labels_t *dropped;
     size_t n_dropped, cap_dropped;
     uint64_t n_dropped_total;
+    char limit_err[128]; /* target_limit exceeded: every scrape of the pool fails with this; Thread: scrape */
     char *accept;
     char *auth_header; /* "Authorization: ..." or NULL */
     char *user, *password;

@@ -1086,3 +1086,35 @@ Test(engine_block, native_histogram_chunks_of_prometheus_blocks_are_kept_but_not
     em_block_meta_fini(&meta);
     em_test_rmdir(dir);
 }
+
+/* Regression: em_block_delete on a block that no querier had touched yet found no series (the index
+ * tables were not loaded), so the db's deletes did nothing. */
+Test(engine_block, delete_on_a_freshly_opened_block_finds_its_series)
+{
+    rng_state = 11;
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    tseries_t *s = make_series(6, 50, 0);
+    em_block_meta_t meta;
+    write_block(dir, s, 6, 0, 1000000, &meta, 0);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    em_matcher_t m;
+    em_matcher_init(&m, EM_MATCH_EQ, "__name__", "m2", NULL);
+    const em_matcher_t *ms[] = {&m};
+    em_err_t err = {0};
+    cr_assert_eq(em_block_delete(b, 0, 1000000, ms, 1, &err), EM_OK, "%s", err.msg);
+    cr_assert_eq(em_block_num_tombstones(b), 2);
+    em_querier_t *q;
+    cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    const em_matcher_t *ms2[] = {&m};
+    em_series_set_t *ss;
+    cr_assert_eq(em_querier_select(q, true, NULL, ms2, 1, &ss, NULL), EM_OK);
+    cr_assert_eq(em_series_set_next(ss), EM_DONE, "deleted series still returned");
+    em_series_set_close(ss);
+    em_querier_close(q);
+    em_matcher_fini(&m);
+    em_block_release(b);
+    em_block_meta_fini(&meta);
+    free_series(s, 6);
+    em_test_rmdir(dir);
+}
