@@ -14,6 +14,7 @@ message, when the shared conformance material or Prometheus is absent.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,13 +38,42 @@ V3_DIFFERENCES = [
 
 NO_SCRAPE = "global:\n  scrape_interval: 15s\n"
 
+PROM_CFG = """global:
+  scrape_interval: 5s
+scrape_configs:{jobs}
+remote_write:
+  - url: {url}/api/v1/write
+    queue_config: {{batch_send_deadline: 1s}}
+"""
+DEMO_JOB = """
+  - job_name: demo
+    static_configs:
+      - targets: ['127.0.0.1:10000', '127.0.0.1:10001', '127.0.0.1:10002']"""
+
 
 def known_difference(fail_line):
     """fail_line is compare.py's "FAIL [mode] <query>: <problem>"."""
     return any(re.match(r"FAIL \[\w+\] " + p + ": ", fail_line) for p in V3_DIFFERENCES)
 
 
+def raw_samples(url, t):
+    """Every stored sample of the demo job in the last 10 minutes before t: {labels: [(t, v), ...]}."""
+    r = harness.requests.get(url + "/api/v1/query", params={"query": '{job="demo"}[10m]', "time": str(t)},
+                             timeout=60).json()
+    return {tuple(sorted(s["metric"].items())): [tuple(p) for p in s["values"]] for s in r["data"]["result"]}
+
+
 class ComplianceTest(harness.TempDirTestCase):
+    def assert_same_samples(self, ref_url, test_url, t):
+        """Before comparing answers, the data: ember must hold exactly the samples Prometheus holds."""
+        ref, test = raw_samples(ref_url, t), raw_samples(test_url, t)
+        diffs = []
+        for key in sorted(set(ref) | set(test)):
+            a, b = set(ref.get(key, [])), set(test.get(key, []))
+            if a != b:
+                diffs.append(f"{dict(key)}: only in Prometheus {sorted(a - b)[:3]}, only in ember {sorted(b - a)[:3]}")
+        self.assertEqual(diffs[:10], [], f"{len(diffs)} series hold different samples")
+
     def test_compliance_queries_and_grafana_calls_match_prometheus(self):
         if not os.path.isdir(COMPLIANCE) or not os.path.exists(PROMETHEUS):
             print("SKIPPED: needs ../shared/conformance/compliance and Debian's prometheus", file=sys.stderr)
@@ -55,30 +85,42 @@ class ComplianceTest(harness.TempDirTestCase):
         pport = harness.free_port()
         cfg = os.path.join(self.tmp, "prom.yml")
         with open(cfg, "w") as f:
-            f.write(f"""global:
-  scrape_interval: 5s
-scrape_configs:
-  - job_name: demo
-    static_configs:
-      - targets: ['127.0.0.1:10000', '127.0.0.1:10001', '127.0.0.1:10002']
-remote_write:
-  - url: {e.url}/api/v1/write
-    queue_config: {{batch_send_deadline: 1s}}
-""")
+            f.write(PROM_CFG.format(jobs=DEMO_JOB, url=e.url))
         prom = harness.Process([PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.tmp}/prom",
                                 f"--web.listen-address=127.0.0.1:{pport}"], os.path.join(self.tmp, "prom.log"))
         self.procs.append(prom)
         purl = f"http://127.0.0.1:{pport}"
         harness.wait_for(lambda: harness.requests.get(purl + "/-/ready", timeout=2).status_code == 200, 60,
                          what="Prometheus to start")
-        time.sleep(MINUTES * 60 + 15)  # data, then the last remote-write batches
+        time.sleep(MINUTES * 60)
+
+        # Freeze the data before comparing: ember receives each sample a moment after Prometheus stores
+        # it, so queries reaching the newest samples (offset -1m, say) would race. Prometheus stops
+        # scraping (writing stale markers, which ember receives too) and drains its queue.
+        with open(cfg, "w") as f:
+            f.write(PROM_CFG.format(jobs=" []", url=e.url))
+        prom.proc.send_signal(signal.SIGHUP)
+        freeze = time.time()
+        last = [None]
+
+        def drained():
+            text = harness.requests.get(purl + "/metrics", timeout=5).text
+            sent = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_total\S* (\S+)$", text, re.M))
+            pending = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_pending\S* (\S+)$",
+                                                       text, re.M))
+            stable = sent == last[0] and pending == 0
+            last[0] = sent
+            return stable
+        time.sleep(3)
+        harness.wait_for(drained, 60, interval=2, what="Prometheus's remote-write queue to drain")
 
         metrics = harness.requests.get(purl + "/metrics", timeout=5).text
         failed = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_failed_total\S* (\S+)$",
                                                   metrics, re.M))
         self.assertEqual(failed, 0, "ember took every sample Prometheus sent")
 
-        end = int(time.time()) - 30
+        end = int(freeze) - 30
+        self.assert_same_samples(purl, e.url, end)
         out = subprocess.run(["/usr/bin/python3", os.path.join(COMPLIANCE, "compare.py"), "--ref", purl,
                               "--test", e.url, "--end", str(end - end % 10), "--window", str(MINUTES * 60 - 120),
                               "--instant"], capture_output=True, text=True, timeout=600).stdout
