@@ -16,7 +16,7 @@ typedef struct em_arena_block em_arena_block_t;
 typedef struct em_arena {
     em_arena_block_t *head; /* newest block first */
     size_t next_size;
-    size_t total_bytes;     /* bytes of blocks held */
+    size_t total_bytes;      /* bytes of blocks held */
     em_arena_block_t *spare; /* blocks kept by em_arena_rewind, reused before calling malloc */
 } em_arena_t;
 

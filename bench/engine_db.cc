@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 extern "C" {
@@ -32,6 +33,9 @@ void BM_DbCompact(benchmark::State &state)
     std::string tmpl = "/tmp/ember-bench-db-compact-tmpl", work = "/tmp/ember-bench-db-compact";
     size_t total = 0;
     bench_db_make(tmpl.c_str(), series, 4, 2 * kHour, &total);
+    // bench/db_compact_compare.py hands the same four blocks to Prometheus.
+    if (const char *keep = std::getenv("EMBER_BENCH_DB_KEEP"))
+        bench_db_copy(tmpl.c_str(), keep);
     size_t merged = total / 4 * 3, samples = 0;
     for (auto _ : state) {
         state.PauseTiming();

@@ -6,7 +6,8 @@ Builds nothing: run `make build` first (it uses build/release). The data set is 
 as OpenMetrics, turns it into a TSDB block with promtool, starts Prometheus on it (free loopback port,
 temporary directory), and then, alternating between the two so both see the same machine load, runs
 each query --repeat times:
-  - Ember: bench_query_eval's own case (in-process engine over an in-memory head), wall time;
+  - Ember: bench_query_eval's own case (in-process engine over an in-memory head), wall time after a
+    warm-up query (Prometheus is a long-running process with warm pools too);
   - Prometheus: GET /api/v1/query_range with stats=all, its reported execTotalTime (evaluation
     without HTTP and JSON encoding).
 It prints the medians and the ratio Ember / Prometheus (lower is better for Ember).
@@ -59,7 +60,7 @@ def wait_ready(url, timeout=120):
 
 def ember_ms(idx):
     out = subprocess.run([BENCH, f"--benchmark_filter=BM_QueryRange/{idx}/", "--benchmark_format=json",
-                          "--benchmark_min_time=1x"], capture_output=True, timeout=600, check=True)
+                          "--benchmark_min_time=2x", "--benchmark_min_warmup_time=0.05"], capture_output=True, timeout=600, check=True)
     data = json.loads(out.stdout)
     b = data["benchmarks"][0]
     return b["real_time"] if b["time_unit"] == "ms" else b["real_time"] / 1e6

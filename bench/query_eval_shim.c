@@ -19,7 +19,8 @@
 #define INTERVAL_MS 15000
 #define SPAN_MS (70 * 60 * 1000)
 
-static const char *const les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"};
+static const char *const les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                                  "0.5",   "1",    "2.5",   "5",    "+Inf"};
 
 typedef struct bench_query {
     em_head_t *h;
@@ -93,10 +94,11 @@ long bench_query_run(bench_query_t *q, const char *expr, long step_ms)
     em_query_result_t *r = NULL;
     int rc;
     if (step_ms > 0)
-        rc = em_query_exec_range(q->e, em_head_queryable(q->h), expr, strlen(expr), 5 * 60 * 1000, 65 * 60 * 1000,
-                                 step_ms, 0, NULL, &r);
+        rc = em_query_exec_range(q->e, em_head_queryable(q->h), expr, strlen(expr), 5 * 60 * 1000,
+                                 65 * 60 * 1000, step_ms, 0, NULL, &r);
     else
-        rc = em_query_exec_instant(q->e, em_head_queryable(q->h), expr, strlen(expr), 65 * 60 * 1000, 0, NULL, &r);
+        rc = em_query_exec_instant(q->e, em_head_queryable(q->h), expr, strlen(expr), 65 * 60 * 1000, 0, NULL,
+                                   &r);
     long n = rc == EM_OK ? (long)r->n_series : -1;
     if (rc != EM_OK)
         fprintf(stderr, "query %s: %s\n", expr, r->err);
@@ -121,8 +123,8 @@ int bench_query_dump(const char *path)
     fprintf(f, "# TYPE x counter\n");
     for (size_t i = 0; i < N_SERIES; i++)
         for (int64_t t = 0; t <= SPAN_MS; t += INTERVAL_MS)
-            fprintf(f, "x_total{instance=\"inst-%05zu\",job=\"job-%zu\"} %.17g %.3f\n", i, i % 10, counter_value(i, t),
-                    (double)t / 1000);
+            fprintf(f, "x_total{instance=\"inst-%05zu\",job=\"job-%zu\"} %.17g %.3f\n", i, i % 10,
+                    counter_value(i, t), (double)t / 1000);
     fprintf(f, "# TYPE req_seconds histogram\n");
     for (size_t i = 0; i < N_HIST; i++)
         for (size_t k = 0; k < 11; k++)

@@ -71,7 +71,9 @@
  * the series in ref order -- which is label order -- and skips series with no chunk in [mint, maxt].
  * samples() decodes chunks lazily (engine/chunk.h) and trims to [mint, maxt]; chunks() hands out the
  * mapped chunk bytes without copying. Tombstones hide samples: samples() skips deleted ones, chunks()
- * re-encodes a chunk that a deleted interval touches (so compaction drops deleted data).
+ * re-encodes a chunk that a deleted interval touches (so compaction drops deleted data). Native
+ * histogram chunks found in Prometheus blocks are not decoded: samples() skips them (Ember has no
+ * histogram samples), chunks() hands them out unchanged, so compaction keeps them.
  *
  * LIFETIME. A block is reference counted. em_block_open returns it with one reference (the opener's);
  * each querier holds another until closed. em_block_mark_deleted asks for the directory to be removed:
@@ -175,18 +177,25 @@ typedef struct em_tombstones {
     size_t n, cap;
 } em_tombstones_t;
 
+/* An empty table owning nothing / free everything and re-init (safe twice). Thread: owner. */
 void em_tombstones_init(em_tombstones_t *t);
 void em_tombstones_fini(em_tombstones_t *t);
-/* Add [mint, maxt] to series 'ref', merging with what is there. Thread: owner. */
+/* Add [mint, maxt] to series 'ref', merging overlapping and adjacent intervals (Prometheus's
+ * Intervals.Add). O(n_refs) for a new ref, O(intervals of ref) otherwise. Thread: owner. */
 void em_tombstones_add(em_tombstones_t *t, uint64_t ref, int64_t mint_ms, int64_t maxt_ms);
-/* The intervals of 'ref', or NULL. Thread: any (read-only). */
+/* The intervals of 'ref' (binary search), or NULL; valid until the next add or fini. Thread: any reader
+ * of a table nobody modifies. */
 const em_tombstone_t *em_tombstones_get(const em_tombstones_t *t, uint64_t ref);
-/* Total number of intervals (meta.json's numTombstones). */
+/* Total number of intervals (meta.json's numTombstones). Thread: as get. */
 uint64_t em_tombstones_count(const em_tombstones_t *t);
-/* Encode the file / decode it (EM_ECORRUPT with the offset on bad magic, version, CRC, truncation). */
+/* Append the file's bytes to 'out'. Thread: as get. */
 void em_tombstones_encode(const em_tombstones_t *t, em_buf_t *out);
+/* Decode a whole file: EM_OK (*out filled, the caller finis it) or EM_ECORRUPT naming the offset (bad
+ * magic, version, CRC, truncation, maxt < mint); *out untouched on error. Thread: any. */
 int em_tombstones_decode(const uint8_t *p, size_t n, em_tombstones_t *out, em_err_t *err);
-/* <dir>/tombstones: read (a missing file is an empty table, as in Prometheus) / write atomically. */
+/* <dir>/tombstones: read (a missing file is an empty table, as in Prometheus; errors name the file) /
+ * write atomically (temporary file, fsync, rename, fsync the directory). EM_OK, EM_ECORRUPT, EM_EIO.
+ * Thread: any. */
 int em_tombstones_read(const char *dir, em_tombstones_t *out, em_err_t *err);
 int em_tombstones_write(const char *dir, const em_tombstones_t *t, em_err_t *err);
 
@@ -223,9 +232,10 @@ int em_block_writer_add_sample_iter(em_block_writer_t *w, const em_labels_t *ls,
                                     em_err_t *err);
 /* Add one series from its chunks in time order, non-overlapping (consumed, not freed); chunks are
  * copied byte for byte (not decoded: their mint/maxt are trusted) unless they reach outside the block's
- * range, when the samples inside are re-encoded; empty chunks are skipped. As add_samples, plus
- * EM_ECORRUPT for chunks that overlap or are out of order or a re-encoded chunk that does not decode,
- * and EM_EUNSUPPORTED for an encoding other than XOR. */
+ * range, when the samples inside are re-encoded; empty chunks are skipped. Chunks of other encodings
+ * (Prometheus's native histograms) are copied likewise, but dropped when they reach outside the range
+ * (Ember cannot re-encode them). As add_samples, plus EM_ECORRUPT for chunks that overlap or are out of
+ * order or a re-encoded chunk that does not decode. */
 int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, em_chunk_iter_t *it,
                                    em_err_t *err);
 

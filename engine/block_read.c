@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "engine/block_int.h"
 #include "engine/chunk.h"
@@ -576,20 +577,30 @@ typedef struct bsamples {
     int state;                  /* EM_OK while going; EM_DONE or an error (sticky) */
 } bsamples_t;
 
+/* Open the next float chunk. Native histogram chunks of Prometheus blocks are skipped: Ember has no
+ * histogram samples to return (chunks() still hands them out, so compaction keeps them). */
 static int bs_open_next(bsamples_t *s)
 {
     em_sample_iter_free(s->cur);
     s->cur = NULL;
-    if (s->next_chunk >= s->n)
-        return EM_DONE;
-    const em_index_chunk_t *c = &s->chunks[s->next_chunk++];
-    const uint8_t *data;
-    size_t len;
-    uint8_t enc;
-    if (chunk_at(s->b, c->ref, &data, &len, &enc, NULL) != EM_OK || enc != EM_CHUNK_XOR)
-        return EM_ECORRUPT;
-    s->cur = em_xor_sample_iter_new(data, len, 0, s->mint, s->maxt);
-    return EM_OK;
+    for (;;) {
+        if (s->next_chunk >= s->n)
+            return EM_DONE;
+        const em_index_chunk_t *c = &s->chunks[s->next_chunk++];
+        const uint8_t *data;
+        size_t len;
+        uint8_t enc;
+        em_err_t err;
+        if (chunk_at(s->b, c->ref, &data, &len, &enc, &err) != EM_OK) {
+            /* the sample iterator interface carries no message: say in the log which file is damaged */
+            em_error("block", "Reading a chunk failed", "err=%s", em_q(err.msg));
+            return EM_ECORRUPT;
+        }
+        if (enc != EM_CHUNK_XOR)
+            continue;
+        s->cur = em_xor_sample_iter_new(data, len, 0, s->mint, s->maxt);
+        return EM_OK;
+    }
 }
 
 static int bs_next(em_sample_iter_t *it)
@@ -738,8 +749,11 @@ static int bc_next(em_chunk_iter_t *it)
         const uint8_t *data;
         size_t len;
         uint8_t enc;
-        if (chunk_at(c->b, m->ref, &data, &len, &enc, NULL) != EM_OK)
+        em_err_t err;
+        if (chunk_at(c->b, m->ref, &data, &len, &enc, &err) != EM_OK) {
+            em_error("block", "Reading a chunk failed", "err=%s", em_q(err.msg));
             return EM_ECORRUPT;
+        }
         if (covered(c->tomb, m->mint_ms, m->maxt_ms))
             continue;
         if (touches(c->tomb, m->mint_ms, m->maxt_ms) && enc == EM_CHUNK_XOR) {
@@ -891,6 +905,10 @@ int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier
 int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_matcher_t *const *ms,
                     size_t n_ms, em_err_t *err)
 {
+    /* The postings tables are loaded lazily; a block no query has touched yet has none in memory. */
+    int lrc = ensure_loaded(b, err);
+    if (lrc != EM_OK)
+        return lrc;
     pthread_mutex_lock(&b->mu);
     em_postings_t refs;
     em_postings_init(&refs);
@@ -962,6 +980,8 @@ int em_block_verify(em_block_t *b, em_err_t *err)
             uint8_t enc;
             if ((rc = chunk_at(b, s.chunks[k].ref, &data, &len, &enc, err)) != EM_OK)
                 break;
+            if (enc != EM_CHUNK_XOR)
+                continue; /* a native histogram chunk: its CRC held; Ember does not decode them */
             size_t n = em_xor_num_samples(data, len);
             int64_t *ts = em_malloc((n + 1) * sizeof(*ts));
             int drc = EM_OK;

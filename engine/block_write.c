@@ -54,6 +54,7 @@ struct em_block_writer {
     em_index_chunk_t *chunks;
     size_t n_chunks, cap_chunks;
     uint64_t n_samples;
+    uint64_t n_hist_samples; /* of n_samples, those in (copied) native histogram chunks */
     em_tombstones_t tomb;
 
     /* re-encoding scratch */
@@ -237,13 +238,14 @@ static int seg_cut(em_block_writer_t *w, em_err_t *err)
     return EM_OK;
 }
 
-/* Append one chunk (data starts with the XOR count header) and record its meta for the current series. */
-static int put_chunk(em_block_writer_t *w, int64_t mint, int64_t maxt, const uint8_t *data, size_t len,
-                     em_err_t *err)
+/* Append one chunk of encoding 'enc' (data starts with the 2-byte sample count every Prometheus chunk
+ * encoding has) and record its meta for the current series. */
+static int put_chunk(em_block_writer_t *w, uint8_t enc, int64_t mint, int64_t maxt, const uint8_t *data,
+                     size_t len, em_err_t *err)
 {
     uint8_t hdr[11];
     size_t hl = em_uvarint_put(hdr, len);
-    hdr[hl++] = EM_CHUNK_XOR;
+    hdr[hl++] = enc;
     size_t total = hl + len + 4;
     if (!w->seg_open ||
         (w->seg.pos > EM_BLOCK_CHUNKS_HEADER_BYTES && w->seg.pos + total > w->o.segment_max_bytes))
@@ -260,6 +262,8 @@ static int put_chunk(em_block_writer_t *w, int64_t mint, int64_t maxt, const uin
     em_grow((void **)&w->chunks, &w->cap_chunks, w->n_chunks + 1, sizeof(*w->chunks));
     w->chunks[w->n_chunks++] = (em_index_chunk_t){mint, maxt, ref};
     w->n_samples += em_xor_num_samples(data, len);
+    if (enc != EM_CHUNK_XOR)
+        w->n_hist_samples += em_xor_num_samples(data, len);
     return EM_OK;
 }
 
@@ -277,7 +281,7 @@ static int put_samples(em_block_writer_t *w, const int64_t *ts, const double *vs
             return fail(w, err, EM_EINVAL, 0, "%s: samples not in strictly increasing time order",
                         "block writer");
         if (in_chunk > 0 && (last || in_chunk == EM_BLOCK_CHUNK_SAMPLES)) {
-            if (put_chunk(w, cmint, prev, w->enc_buf, em_xor_enc_bytes(&e), err) != EM_OK)
+            if (put_chunk(w, EM_CHUNK_XOR, cmint, prev, w->enc_buf, em_xor_enc_bytes(&e), err) != EM_OK)
                 return w->rc;
             in_chunk = 0;
         }
@@ -385,8 +389,6 @@ int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, 
     while ((rc = em_chunk_iter_next(it)) == EM_OK) {
         em_chunk_ref_t c;
         em_chunk_iter_at(it, &c);
-        if (c.encoding != EM_CHUNK_XOR)
-            return fail(w, err, EM_EUNSUPPORTED, 0, "%s: chunk encoding not supported", "block writer");
         if (c.maxt_ms < c.mint_ms || (!first && c.mint_ms <= prev_maxt))
             return fail(w, err, EM_ECORRUPT, 0, "%s: chunks overlap or are out of order", "block writer");
         first = false;
@@ -395,10 +397,14 @@ int em_block_writer_add_chunk_iter(em_block_writer_t *w, const em_labels_t *ls, 
             em_xor_num_samples(c.data, c.len) == 0)
             continue;
         if (c.mint_ms >= w->o.min_time_ms && c.maxt_ms < w->o.max_time_ms) {
-            if (put_chunk(w, c.mint_ms, c.maxt_ms, c.data, c.len, err) != EM_OK)
+            if (put_chunk(w, c.encoding, c.mint_ms, c.maxt_ms, c.data, c.len, err) != EM_OK)
                 return w->rc;
             continue;
         }
+        /* Native histogram chunks (from a Prometheus block) are carried along but cannot be re-encoded
+         * here: one reaching outside the block's range is dropped. */
+        if (c.encoding != EM_CHUNK_XOR)
+            continue;
         /* Reaches outside the block: keep the samples inside. */
         size_t ns = em_xor_num_samples(c.data, c.len);
         grow_samples(w, ns + 1);
@@ -704,7 +710,8 @@ static void fill_meta(const em_block_writer_t *w, em_block_meta_t *m)
     m->min_time_ms = w->o.min_time_ms;
     m->max_time_ms = w->o.max_time_ms;
     m->num_samples = w->n_samples;
-    m->num_float_samples = w->n_samples; /* Prometheus 3 counts XOR samples apart from histograms */
+    m->num_float_samples = w->n_samples - w->n_hist_samples; /* Prometheus 3 counts them apart */
+    m->num_histogram_samples = w->n_hist_samples;
     m->num_series = w->n_series;
     m->num_chunks = w->n_chunks;
     m->num_tombstones = em_tombstones_count(&w->tomb);

@@ -62,6 +62,29 @@ void db_blocks_remove(em_db_t *db, em_block_t *const *victims, size_t n)
     db_update_gauges(db);
 }
 
+void db_block_quarantine(em_db_t *db, em_block_t *b, const em_err_t *why)
+{
+    bool listed = false;
+    pthread_mutex_lock(&db->mu);
+    for (size_t r = 0; r < db->n_blocks; r++) {
+        if (db->blocks[r] == b) {
+            memmove(&db->blocks[r], &db->blocks[r + 1], (db->n_blocks - r - 1) * sizeof(em_block_t *));
+            db->n_blocks--;
+            listed = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&db->mu);
+    if (!listed)
+        return; /* another query got there first */
+    char u[EM_ULID_STR_LEN + 1];
+    em_counter_inc(db->m.blocks_corrupted);
+    em_error("db", "Block is corrupt; no longer served (its directory is left for inspection)",
+             "block=%s err=%s", blk_name(b, u), em_q(why ? why->msg : ""));
+    em_block_release(b); /* the list's reference; queriers keep theirs */
+    db_update_gauges(db);
+}
+
 em_block_t **db_blocks_snapshot(em_db_t *db, size_t *n)
 {
     pthread_mutex_lock(&db->mu);

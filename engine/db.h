@@ -21,7 +21,9 @@
  *   1. Cut: while the head spans more than 1.5 block ranges (Prometheus's rule), write its oldest
  *      aligned range [k*range, (k+1)*range) as a level-1 block, then em_head_truncate() to its end
  *      (which checkpoints the WAL). Ingestion and queries go on meanwhile; between the rename and the
- *      truncation both hold the data and the merge deduplicates it.
+ *      truncation both hold the data and the merge deduplicates it. A querier opened before the block
+ *      was listed reads that range from the head alone, so the truncation first waits until such
+ *      queriers have closed (Prometheus: WaitForPendingReadersInTimeRange).
  *   2. Compact: overlapping blocks first, then leveled like Prometheus: ranges min, 3*min, 9*min, ...
  *      up to max_block_ms; a group of blocks filling one aligned range (or older than the newest block)
  *      is merged into one block of level max+1. Tombstoned data is not written.
@@ -33,7 +35,9 @@
  * deleted (the compaction that replaced it finished its rename).
  *
  * FAULTS. A block that fails to open (bad meta.json, truncated index, bad checksum) is logged, counted in
- * ember_blocks_corrupted_total and skipped; the others load. A failed block write (disk full) removes
+ * ember_blocks_corrupted_total and skipped; the others load. One whose damage shows only when a querier
+ * opens it or reads its postings is taken out of the list the same way (its directory stays), and the
+ * query goes on without it. A failed block write (disk full) removes
  * its temporary directory, counts prometheus_tsdb_compactions_failed_total, logs, and is retried at the
  * next round; the head keeps its data and keeps serving.
  *

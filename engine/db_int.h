@@ -85,6 +85,9 @@ void db_blocks_add(em_db_t *db, em_block_t *b);
 /* Take 'victims' out of the list, mark them deleted and drop the list's reference; each directory goes
  * when its last querier closes. Locks: takes mu. */
 void db_blocks_remove(em_db_t *db, em_block_t *const *victims, size_t n);
+/* A block found corrupt while being read: out of the list (not deleted from disk), logged and counted in
+ * ember_blocks_corrupted_total, so later queries go on without it. Locks: takes mu. */
+void db_block_quarantine(em_db_t *db, em_block_t *b, const em_err_t *why);
 /* A copy of the list holding a reference on each; free with db_blocks_snapshot_free. Locks: takes mu. */
 em_block_t **db_blocks_snapshot(em_db_t *db, size_t *n);
 void db_blocks_snapshot_free(em_block_t **v, size_t n);

@@ -199,10 +199,15 @@ static int dq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
     em_series_set_t **sets = em_calloc(n_subs, sizeof(*sets));
     int rc = EM_OK;
     for (size_t i = 0; i < q->n_blocks && rc == EM_OK; i++) {
+        if (!q->block_q[i])
+            continue; /* found corrupt at open */
         rc = em_querier_select(q->block_q[i], sub_sorted, hints, ms, n_ms, &sets[n], err);
-        if (rc == EM_OK)
+        if (rc == EM_OK) {
             n++;
-        else {
+        } else if (rc == EM_ECORRUPT) {
+            db_block_quarantine(q->db, q->blocks[i], err);
+            rc = EM_OK;
+        } else {
             char u[EM_ULID_STR_LEN + 1];
             em_err_prefix(err, "block %s", blk_name(q->blocks[i], u));
         }
@@ -235,7 +240,9 @@ static int dq_labels(db_querier_t *q, const char *name, const em_matcher_t *cons
             continue;
         int rc = name ? sq->ops->label_values(sq, name, ms, n_ms, a, out, err)
                       : sq->ops->label_names(sq, ms, n_ms, a, out, err);
-        if (rc != EM_OK)
+        if (rc == EM_ECORRUPT && i < q->n_blocks)
+            db_block_quarantine(q->db, q->blocks[i], err);
+        else if (rc != EM_OK)
             return rc;
     }
     em_strlist_sort_unique(out);
@@ -360,7 +367,11 @@ int db_querier_open(em_queryable_t *self, int64_t mint, int64_t maxt, em_querier
     q->block_q = em_calloc(q->n_blocks ? q->n_blocks : 1, sizeof(em_querier_t *));
     for (size_t i = 0; i < q->n_blocks; i++) {
         rc = em_block_querier(q->blocks[i], mint, maxt, &q->block_q[i], err);
-        if (rc != EM_OK) {
+        if (rc == EM_ECORRUPT) {
+            db_block_quarantine(db, q->blocks[i], err);
+            q->block_q[i] = NULL;
+            rc = EM_OK;
+        } else if (rc != EM_OK) {
             char u[EM_ULID_STR_LEN + 1];
             em_err_prefix(err, "open querier for block %s", blk_name(q->blocks[i], u));
             goto out;

@@ -12,7 +12,9 @@
  * Chunks of a merged series: all inputs' chunks, sorted by min time; chunks that overlap no other pass
  * through unchanged; each group of overlapping chunks is decoded, merged as above and re-encoded into
  * chunks of at most EM_MERGE_CHUNK_SAMPLES (Prometheus's compactChunkIterator), so compaction of
- * overlapping blocks produces non-overlapping chunks. The chunks are collected when chunks() is called
+ * overlapping blocks produces non-overlapping chunks. Native histogram chunks (from Prometheus blocks;
+ * Ember has no histograms) pass through when they overlap nothing and are dropped from an overlapping
+ * group. The chunks are collected when chunks() is called
  * (one series' chunks at a time), because inputs' chunk bytes are only valid until their iterator moves.
  */
 #include <stdlib.h>
@@ -139,6 +141,7 @@ static em_sample_iter_t *msamples_new(em_sample_iter_t **in, size_t n)
 
 typedef struct mchunk {
     int64_t mint, maxt;
+    uint8_t enc;
     size_t input; /* tie-break: earlier inputs win duplicate timestamps */
     uint8_t *data;
     size_t len;
@@ -158,10 +161,10 @@ static int mchunk_cmp(const void *a, const void *b)
     return x->input < y->input ? -1 : x->input > y->input;
 }
 
-static void mc_push(mchunks_t *c, int64_t mint, int64_t maxt, uint8_t *data, size_t len)
+static void mc_push(mchunks_t *c, uint8_t enc, int64_t mint, int64_t maxt, uint8_t *data, size_t len)
 {
     em_grow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v));
-    c->v[c->n++] = (mchunk_t){mint, maxt, 0, data, len};
+    c->v[c->n++] = (mchunk_t){mint, maxt, enc, 0, data, len};
 }
 
 typedef struct tv {
@@ -190,6 +193,8 @@ static int mc_reencode(mchunks_t *c, const mchunk_t *g, size_t k)
     size_t n = 0;
     int rc = EM_OK;
     for (size_t i = 0; i < k && rc == EM_OK; i++) {
+        if (g[i].enc != EM_CHUNK_XOR)
+            continue; /* native histograms cannot be merged here: dropped (see chunks above) */
         size_t want = em_xor_num_samples(g[i].data, g[i].len);
         size_t got = em_xor_decode_all(g[i].data, g[i].len, ts, vs, want, &rc);
         if (rc == EM_OK && got != want)
@@ -214,7 +219,7 @@ static int mc_reencode(mchunks_t *c, const mchunk_t *g, size_t k)
             free(buf);
             break;
         }
-        mc_push(c, s[i].t, s[i + m - 1].t, buf, em_xor_enc_bytes(&e));
+        mc_push(c, EM_CHUNK_XOR, s[i].t, s[i + m - 1].t, buf, em_xor_enc_bytes(&e));
     }
     free(s);
     free(ts);
@@ -235,7 +240,7 @@ static void mc_at(const em_chunk_iter_t *it, em_chunk_ref_t *out)
 {
     const mchunks_t *c = (const mchunks_t *)it;
     const mchunk_t *x = &c->v[c->pos - 1];
-    *out = (em_chunk_ref_t){x->mint, x->maxt, EM_CHUNK_XOR, x->data, x->len};
+    *out = (em_chunk_ref_t){x->mint, x->maxt, x->enc, x->data, x->len};
 }
 
 static void mc_free(em_chunk_iter_t *it)
@@ -259,14 +264,10 @@ static int mchunks_new(em_chunk_iter_t **in, size_t n, em_chunk_iter_t **out)
         while (rc == EM_OK && (rc = em_chunk_iter_next(in[i])) == EM_OK) {
             em_chunk_ref_t r;
             em_chunk_iter_at(in[i], &r);
-            if (r.encoding != EM_CHUNK_XOR) {
-                rc = EM_EUNSUPPORTED;
-                break;
-            }
             em_grow((void **)&all, &cap, n_all + 1, sizeof(*all));
             uint8_t *copy = em_malloc(r.len + 1);
             memcpy(copy, r.data, r.len);
-            all[n_all++] = (mchunk_t){r.mint_ms, r.maxt_ms, i, copy, r.len};
+            all[n_all++] = (mchunk_t){r.mint_ms, r.maxt_ms, r.encoding, i, copy, r.len};
         }
         if (rc == EM_DONE)
             rc = EM_OK;
@@ -286,7 +287,7 @@ static int mchunks_new(em_chunk_iter_t **in, size_t n, em_chunk_iter_t **out)
             j++;
         }
         if (j == i + 1) {
-            mc_push(c, all[i].mint, all[i].maxt, all[i].data, all[i].len);
+            mc_push(c, all[i].enc, all[i].mint, all[i].maxt, all[i].data, all[i].len);
             all[i].data = NULL;
         } else {
             rc = mc_reencode(c, all + i, j - i);

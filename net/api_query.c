@@ -417,37 +417,82 @@ int api_query_range(h2o_req_t *req, void *arg)
     return start_query(req, s, &p, &proto);
 }
 
-/* ---- /api/v1/format_query (parses only: cheap, answered on the loop) ---- */
+/* ---- /api/v1/format_query and /api/v1/query_exemplars: parsing only, still on the pool (a query may
+ * be long and its regexes costly to compile) ---- */
 
-int api_format_query(h2o_req_t *req, void *arg)
+typedef struct parse_job {
+    em_server_t *s;
+    bool exemplars; /* query_exemplars: check the query, answer an empty list (no exemplar storage) */
+    char *query;
+    int status;
+    em_buf_t out;
+} parse_job_t;
+
+static void parse_work(em_http_job_t *job, void *arg)
 {
-    em_server_t *s = arg;
-    em_http_params_t p;
-    if (!params(req, &p))
-        return 0;
-    const char *q = em_http_param(&p, "query");
-    if (!q)
-        q = "";
+    parse_job_t *j = arg;
     em_arena_t a;
     em_arena_init(&a);
     em_ast_t *ast = NULL;
     em_err_t err;
-    if (em_promql_parse(q, strlen(q), &a, &s->o.promql, &ast, &err) != EM_OK) {
-        api_error(req, "bad_data", "invalid parameter \"query\": %s", err.msg);
+    if (em_promql_parse(j->query, strlen(j->query), &a, &j->s->o.promql, &ast, &err) != EM_OK) {
+        j->status = 400;
+        em_buf_t m = EM_BUF_INIT;
+        /* Prometheus wraps format_query's parse errors as a bad parameter, not query_exemplars'. */
+        em_buf_printf(&m, "%s%s", j->exemplars ? "" : "invalid parameter \"query\": ", err.msg);
+        em_buf_puts(&j->out, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":");
+        em_buf_put_json_str(&j->out, m.data, m.len);
+        em_buf_putc(&j->out, '}');
+        em_buf_fini(&m);
     } else {
-        em_buf_t pretty = EM_BUF_INIT, b = EM_BUF_INIT;
-        em_promql_pretty(ast->root, &pretty);
-        em_buf_put_json_str(&b, pretty.data ? pretty.data : "", pretty.len);
-        em_http_respond_json_data(req, b.data, b.len, NULL);
-        em_buf_fini(&b);
-        em_buf_fini(&pretty);
+        j->status = 200;
+        em_buf_puts(&j->out, "{\"status\":\"success\",\"data\":");
+        if (j->exemplars) {
+            em_buf_puts(&j->out, "[]");
+        } else {
+            em_buf_t pretty = EM_BUF_INIT;
+            em_promql_pretty(ast->root, &pretty);
+            em_buf_put_json_str(&j->out, pretty.data ? pretty.data : "", pretty.len);
+            em_buf_fini(&pretty);
+        }
+        em_buf_putc(&j->out, '}');
         em_ast_fini(ast);
     }
     em_arena_fini(&a);
-    return 0;
+    em_http_job_done(job);
 }
 
-/* ---- /api/v1/query_exemplars: Ember stores no exemplars; the query is still checked ---- */
+static void parse_finish(h2o_req_t *req, void *arg)
+{
+    parse_job_t *j = arg;
+    if (req)
+        em_http_respond_buf(req, j->status, "application/json", &j->out);
+    free(j->query);
+    em_buf_fini(&j->out);
+    free(j);
+}
+
+static void start_parse(h2o_req_t *req, em_server_t *s, const em_http_params_t *p, bool exemplars)
+{
+    const char *q = em_http_param(p, "query");
+    parse_job_t *j = EM_NEW(parse_job_t);
+    j->s = s;
+    j->exemplars = exemplars;
+    j->query = em_strdup(q ? q : "");
+    em_buf_init(&j->out);
+    if (em_http_defer(req, s->pool, parse_work, parse_finish, j) != EM_OK) {
+        free(j->query);
+        free(j);
+    }
+}
+
+int api_format_query(h2o_req_t *req, void *arg)
+{
+    em_http_params_t p;
+    if (params(req, &p))
+        start_parse(req, arg, &p, false);
+    return 0;
+}
 
 int api_query_exemplars(h2o_req_t *req, void *arg)
 {
@@ -463,19 +508,6 @@ int api_query_exemplars(h2o_req_t *req, void *arg)
         api_error(req, "bad_data", "end timestamp must not be before start timestamp");
         return 0;
     }
-    const char *q = em_http_param(&p, "query");
-    if (!q)
-        q = "";
-    em_arena_t a;
-    em_arena_init(&a);
-    em_ast_t *ast = NULL;
-    em_err_t err;
-    if (em_promql_parse(q, strlen(q), &a, &s->o.promql, &ast, &err) != EM_OK) {
-        api_error(req, "bad_data", "%s", err.msg);
-    } else {
-        em_http_respond_json_data(req, "[]", 2, NULL);
-        em_ast_fini(ast);
-    }
-    em_arena_fini(&a);
+    start_parse(req, s, &p, true);
     return 0;
 }

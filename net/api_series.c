@@ -1,10 +1,10 @@
 /* Design: see api.h. This file: /api/v1/series, /api/v1/labels, /api/v1/label/<name>/values.
  *
  * These read storage directly through the server's em_queryable_t (server_queryable), not through the
- * PromQL engine, as Prometheus's API does. The match[] selectors are parsed on the loop thread (so bad
- * input is answered at once); the storage reads and the JSON run on the query pool:
- *     loop: parameters, match[] --defer--> pool: querier over [start, end], select / label names / values
- *           --> loop: send the rendered answer
+ * PromQL engine, as Prometheus's API does. Cheap parameters are checked on the loop thread; the match[]
+ * selectors (regex compilation), the storage reads and the JSON run on the query pool:
+ *     loop: parameters --defer--> pool: parse match[], querier over [start, end], select / label names /
+ *           values --> loop: send the rendered answer
  * Several match[] are a union: series sets are merged (deduplicated), label lists united and sorted.
  * 'limit' keeps the first N and warns "results truncated due to limit", as Prometheus 3 does.
  */
@@ -23,8 +23,10 @@ typedef enum { Q_SERIES, Q_LABELS, Q_VALUES } what_t;
 typedef struct series_job {
     em_server_t *s;
     what_t what;
-    em_arena_t arena; /* selectors and label name */
-    em_ast_t **sel;   /* one parsed selector per match[] */
+    em_arena_t arena;   /* selectors and label name */
+    const char **match; /* the match[] values (copies) */
+    size_t n_match;
+    em_ast_t **sel; /* one parsed selector per match[], filled on the pool */
     size_t n_sel;
     const char *name; /* Q_VALUES: the label */
     int64_t start_ms, end_ms;
@@ -32,6 +34,8 @@ typedef struct series_job {
     int status;
     em_buf_t out;
 } series_job_t;
+
+static bool parse_matches(series_job_t *j);
 
 static void job_free(series_job_t *j)
 {
@@ -206,7 +210,9 @@ static void series_work(em_http_job_t *job, void *arg)
     em_err_t err;
     em_err_clear(&err);
     j->status = 200;
-    if (em_queryable_querier(server_queryable(j->s), j->start_ms, j->end_ms, &q, &err) != EM_OK) {
+    if (!parse_matches(j)) {
+        /* the answer is in j->out */
+    } else if (em_queryable_querier(server_queryable(j->s), j->start_ms, j->end_ms, &q, &err) != EM_OK) {
         fail(j, "execution", 422, err.msg);
     } else {
         if (j->what == Q_SERIES)
@@ -228,9 +234,8 @@ static void series_finish(h2o_req_t *req, void *arg)
 
 #define MAX_MATCH 1024
 
-/* Parse every match[] into the job. Prometheus words the errors differently per endpoint: /series
- * wraps them as an invalid "match[]" parameter, the label endpoints do not. */
-static bool parse_matches(h2o_req_t *req, const em_http_params_t *p, series_job_t *j, bool wrap)
+/* Keep copies of the match[] values; they are parsed on the pool (regex compilation is not loop work). */
+static bool copy_matches(h2o_req_t *req, const em_http_params_t *p, series_job_t *j)
 {
     const char *vals[MAX_MATCH];
     size_t n = em_http_param_all(p, "match[]", vals, MAX_MATCH);
@@ -238,25 +243,43 @@ static bool parse_matches(h2o_req_t *req, const em_http_params_t *p, series_job_
         api_error(req, "bad_data", "too many match[] parameters (at most %d)", MAX_MATCH);
         return false;
     }
+    j->match = em_arena_alloc(&j->arena, (n ? n : 1) * sizeof(*j->match));
+    for (size_t i = 0; i < n; i++)
+        j->match[i] = em_arena_strdup(&j->arena, vals[i]);
+    j->n_match = n;
     j->sel = em_arena_alloc(&j->arena, (n ? n : 1) * sizeof(*j->sel));
-    const char *prefix = wrap ? "invalid parameter \"match[]\": " : "";
-    for (size_t i = 0; i < n; i++) {
+    return true;
+}
+
+/* Parse every match[] into the job; on error the job holds the answer. Prometheus words the errors
+ * differently per endpoint: /series wraps them as an invalid "match[]" parameter, the label endpoints
+ * do not. Thread: pool. */
+static bool parse_matches(series_job_t *j)
+{
+    const char *prefix = j->what == Q_SERIES ? "invalid parameter \"match[]\": " : "";
+    em_buf_t msg = EM_BUF_INIT;
+    for (size_t i = 0; i < j->n_match; i++) {
         em_err_t err;
         em_ast_t *ast = NULL;
-        if (em_promql_parse_selector(vals[i], strlen(vals[i]), &j->arena, &ast, &err) != EM_OK) {
-            api_error(req, "bad_data", "%s%s", prefix, err.msg);
-            return false;
+        const char *v = j->match[i];
+        if (em_promql_parse_selector(v, strlen(v), &j->arena, &ast, &err) != EM_OK) {
+            em_buf_printf(&msg, "%s%s", prefix, err.msg);
+            break;
         }
         j->sel[j->n_sel++] = ast;
         bool non_empty = false;
         for (size_t k = 0; k < ast->root->vs.n_matchers && !non_empty; k++)
             non_empty = !em_matcher_matches_empty(ast->root->vs.matchers[k]);
         if (!non_empty) {
-            api_error(req, "bad_data", "%smatch[] must contain at least one non-empty matcher", prefix);
-            return false;
+            em_buf_printf(&msg, "%smatch[] must contain at least one non-empty matcher", prefix);
+            break;
         }
     }
-    return true;
+    bool ok = msg.len == 0;
+    if (!ok)
+        fail(j, "bad_data", 400, msg.data);
+    em_buf_fini(&msg);
+    return ok;
 }
 
 static int start(h2o_req_t *req, em_server_t *s, what_t what, const char *name, size_t name_len)
@@ -282,8 +305,7 @@ static int start(h2o_req_t *req, em_server_t *s, what_t what, const char *name, 
     }
     if (!api_limit_param(req, &p, &j->limit) ||
         !api_time_param(req, &p, "start", API_MIN_TIME_MS, true, &j->start_ms) ||
-        !api_time_param(req, &p, "end", API_MAX_TIME_MS, true, &j->end_ms) ||
-        !parse_matches(req, &p, j, what == Q_SERIES))
+        !api_time_param(req, &p, "end", API_MAX_TIME_MS, true, &j->end_ms) || !copy_matches(req, &p, j))
         goto fail;
     if (em_http_defer(req, s->pool, series_work, series_finish, j) != EM_OK)
         goto fail;

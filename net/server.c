@@ -284,6 +284,24 @@ static int h_flags(h2o_req_t *req, void *arg)
     return 0;
 }
 
+/* GET /api/v1/rules and /api/v1/alerts: no rule groups are loaded (rules are not evaluated yet), so the
+ * answers are Prometheus's for an empty rule set; Grafana's data source asks for them. */
+static int h_rules(h2o_req_t *req, void *arg)
+{
+    (void)arg;
+    static const char data[] = "{\"groups\":[]}";
+    em_http_respond_json_data(req, data, sizeof(data) - 1, NULL);
+    return 0;
+}
+
+static int h_alerts(h2o_req_t *req, void *arg)
+{
+    (void)arg;
+    static const char data[] = "{\"alerts\":[]}";
+    em_http_respond_json_data(req, data, sizeof(data) - 1, NULL);
+    return 0;
+}
+
 static int h_config(h2o_req_t *req, void *arg)
 {
     em_server_t *s = arg;
@@ -415,6 +433,8 @@ static void register_routes(em_server_t *s)
     em_http_route(h, "/api/v1/status/runtimeinfo", EM_HTTP_GET, "/api/v1/status/runtimeinfo", h_runtimeinfo, s);
     em_http_route(h, "/api/v1/status/flags", EM_HTTP_GET, "/api/v1/status/flags", h_flags, s);
     em_http_route(h, "/api/v1/status/config", EM_HTTP_GET, "/api/v1/status/config", h_config, s);
+    em_http_route(h, "/api/v1/rules", EM_HTTP_GET, "/api/v1/rules", h_rules, s);
+    em_http_route(h, "/api/v1/alerts", EM_HTTP_GET, "/api/v1/alerts", h_alerts, s);
     em_http_route(h, "/api/v1/write", EM_HTTP_POST, "/api/v1/write", api_write, s);
     em_http_route(h, "/api/v1/metadata", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/metadata", api_metadata, s);
     em_http_route(h, "/api/v1/query", EM_HTTP_GET | EM_HTTP_POST, "/api/v1/query", api_query, s);

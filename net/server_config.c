@@ -20,6 +20,10 @@ int server_config_load(em_server_t *s, em_err_t *err)
     }
     if (rc != EM_OK)
         return rc;
+    /* Rules are not evaluated yet; say so instead of accepting them silently. */
+    if (cfg->rule_files.n)
+        em_warn("main", "Rule evaluation is not supported yet: rule_files are ignored", "files=%zu",
+                cfg->rule_files.n);
     pthread_mutex_lock(&s->config_mu);
     em_config_t *old = s->config;
     s->config = cfg;

@@ -22,7 +22,7 @@ struct em_query_engine {
     em_query_engine_opts_t o;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int running; /* guarded by mu */
+    int running;         /* guarded by mu */
     em_arena_t *scratch; /* guarded by mu: max_concurrency idle arenas */
     bool *scratch_busy;
 };
@@ -163,7 +163,8 @@ bool ev_is_stale(double v)
 static bool is_metadata_label(const char *name)
 {
     return name[0] == '_' && name[1] == '_' &&
-           (strcmp(name, EM_METRIC_NAME) == 0 || strcmp(name, "__type__") == 0 || strcmp(name, "__unit__") == 0);
+           (strcmp(name, EM_METRIC_NAME) == 0 || strcmp(name, "__type__") == 0 ||
+            strcmp(name, "__unit__") == 0);
 }
 
 em_labels_t ev_labels_drop_name(ev_t *ev, const em_labels_t *ls)
@@ -469,10 +470,13 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
     int rc = em_queryable_querier(ev->qa, mint, maxt, &st->q, &err);
     if (rc != EM_OK)
         storage_fail(ev, rc, &err);
-    em_select_hints_t hints = {.start_ms = mint, .end_ms = maxt, .step_ms = ev->start == ev->end ? 0 : ev->interval,
-                               .func = func, .range_ms = range_ms};
-    rc = em_querier_select(st->q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers, &st->set,
-                           &err);
+    em_select_hints_t hints = {.start_ms = mint,
+                               .end_ms = maxt,
+                               .step_ms = ev->start == ev->end ? 0 : ev->interval,
+                               .func = func,
+                               .range_ms = range_ms};
+    rc = em_querier_select(st->q, true, &hints, (const em_matcher_t *const *)vs->matchers, vs->n_matchers,
+                           &st->set, &err);
     if (rc != EM_OK)
         storage_fail(ev, rc, &err);
     int64_t total = 0;
@@ -530,8 +534,8 @@ static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, si
     s->n = s->cap = n;
 }
 
-em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                             int64_t range_ms)
+em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt,
+                             const char *func, int64_t range_ms)
 {
     em_matrix_t m = {0};
     ev_select_each(ev, vs, mint, maxt, func, range_ms, collect_series, &m);
@@ -540,9 +544,37 @@ em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, 
 
 typedef struct vs_ctx {
     em_matrix_t out;
-    bool has_at, want_ts;
+    bool has_at, want_ts, smoothed;
     int64_t at, off, total;
 } vs_ctx_t;
+
+/* A `smoothed` instant selector (promql-extended-range-selectors, Prometheus's smoothSeries): the
+ * sample at the step time, else the linear interpolation between its neighbours within the lookback
+ * on either side, else the last sample before it. */
+static bool smoothed_value(const em_fpoint_t *pts, size_t n, int64_t ref, int64_t lb, double *out)
+{
+    size_t lo = 0;
+    while (lo < n && pts[lo].t <= ref - lb)
+        lo++;
+    size_t i = lo;
+    while (i < n && pts[i].t < ref)
+        i++;
+    bool has_next = i < n && pts[i].t <= ref + lb;
+    if (has_next && pts[i].t == ref) {
+        *out = pts[i].v;
+        return true;
+    }
+    if (i > lo && has_next) {
+        const em_fpoint_t *a = &pts[i - 1], *b = &pts[i];
+        *out = a->v + (b->v - a->v) * (double)(ref - a->t) / (double)(b->t - a->t);
+        return true;
+    }
+    if (i > lo) {
+        *out = pts[i - 1].v;
+        return true;
+    }
+    return false;
+}
 
 /* One series of an instant vector selector: the newest sample in (ref - lookback, ref] per step. */
 static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctxp)
@@ -551,7 +583,23 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t 
     size_t steps = ev_steps(ev);
     em_series_t s = {0};
     size_t j = 0;
-    for (size_t k = 0; k < steps; k++) {
+    if (c->smoothed) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!ev_is_stale(pts[i].v))
+                pts[k++] = pts[i];
+        n = k;
+    }
+    for (size_t k = 0; k < steps && c->smoothed; k++) {
+        int64_t ts = ev->start + (int64_t)k * ev->interval;
+        double v;
+        if (!smoothed_value(pts, n, (c->has_at ? c->at : ts) - c->off, ev->lookback_ms, &v))
+            continue;
+        if (!s.pts)
+            s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
+        s.pts[s.n++] = (em_fpoint_t){ts, v};
+    }
+    for (size_t k = 0; k < steps && !c->smoothed; k++) {
         int64_t ts = ev->start + (int64_t)k * ev->interval;
         int64_t ref = (c->has_at ? c->at : ts) - c->off;
         while (j < n && pts[j].t <= ref)
@@ -581,12 +629,55 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t 
 em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts)
 {
     const em_vector_sel_t *vs = &n->vs;
-    vs_ctx_t c = {.want_ts = want_ts};
+    vs_ctx_t c = {.want_ts = want_ts, .smoothed = vs->smoothed};
     c.off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
     c.at = ev_at_time(ev, &vs->at, &c.has_at);
     int64_t lo = (c.has_at ? c.at : ev->start) - c.off, hi = (c.has_at ? c.at : ev->end) - c.off;
+    if (c.smoothed)
+        hi += ev->lookback_ms;
     ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, vs_series, &c);
     return c.out;
+}
+
+/* A matrix selector outside a function: only in instant queries (the API shows the raw samples). */
+/* Prometheus's extendFloats: an anchored/smoothed range vector gets points exactly at its boundaries
+ * (the last sample before, or the interpolation when smoothed). */
+static em_series_t extend_floats(ev_t *ev, const em_series_t *in, int64_t mint, int64_t maxt, bool smoothed)
+{
+    em_series_t out = {.labels = in->labels};
+    const em_fpoint_t *f = in->pts;
+    size_t n = in->n;
+    if (n == 0)
+        return out;
+    size_t last = n - 1, first = 0;
+    while (first < last && f[first].t <= mint)
+        first++;
+    first = first > 0 ? first - 1 : 0;
+    if (smoothed) {
+        size_t i = 0;
+        while (i < last && f[i].t < maxt)
+            i++;
+        last = i;
+    }
+    if (f[last].t <= mint)
+        return out;
+    double left = f[first].v, right = f[last].v;
+    if (smoothed && f[first].t < mint)
+        left = f[first].v + (f[first + 1].v - f[first].v) * (double)(mint - f[first].t) /
+                                (double)(f[first + 1].t - f[first].t);
+    if (smoothed && last > 0 && f[last].t > maxt)
+        right = f[last - 1].v + (f[last].v - f[last - 1].v) * (double)(maxt - f[last - 1].t) /
+                                    (double)(f[last].t - f[last - 1].t);
+    long lo = (long)first, hi = (long)last;
+    if (f[lo].t <= mint)
+        lo++;
+    if (f[hi].t >= maxt)
+        hi--;
+    em_series_push(ev->a, &out, mint, left);
+    for (long i = lo; i <= hi; i++)
+        em_series_push(ev->a, &out, f[i].t, f[i].v);
+    em_series_push(ev->a, &out, maxt, right);
+    return out;
 }
 
 /* A matrix selector outside a function: only in instant queries (the API shows the raw samples). */
@@ -598,13 +689,20 @@ static em_matrix_t matrix_selector(ev_t *ev, const em_node_t *n)
     bool has_at;
     int64_t at = ev_at_time(ev, &vs->at, &has_at);
     int64_t ref = (has_at ? at : ev->start) - off;
-    em_matrix_t raw = ev_load_selector(ev, vs, ref - range + 1, ref, NULL, range);
+    int64_t lo = ref - range, hi = ref;
+    if (vs->anchored || vs->smoothed)
+        lo -= ev->lookback_ms;
+    if (vs->smoothed)
+        hi += ev->lookback_ms;
+    em_matrix_t raw = ev_load_selector(ev, vs, lo + 1, hi, NULL, range);
     em_matrix_t out = {0};
     for (size_t i = 0; i < raw.n; i++) {
         em_series_t s = {.labels = raw.v[i].labels};
         for (size_t j = 0; j < raw.v[i].n; j++)
             if (!ev_is_stale(raw.v[i].pts[j].v))
                 em_series_push(ev->a, &s, raw.v[i].pts[j].t, raw.v[i].pts[j].v);
+        if (vs->anchored || vs->smoothed)
+            s = extend_floats(ev, &s, ref - range, ref, vs->smoothed);
         if (s.n)
             *em_matrix_push(ev->a, &out) = s;
     }
@@ -685,8 +783,6 @@ em_matrix_t ev_eval(ev_t *ev, const em_node_t *n)
     case EM_NODE_UNARY:
         return unary(ev, n);
     case EM_NODE_VECTOR_SEL:
-        if (n->vs.smoothed)
-            ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION, "smoothed vector selectors are not supported");
         return ev_vector_selector(ev, n, false);
     case EM_NODE_MATRIX_SEL:
         if (ev->start != ev->end)
@@ -747,7 +843,8 @@ static void finish_matrix(ev_t *ev, em_query_result_t *r, em_matrix_t m, em_vtyp
 _Static_assert(sizeof(em_qpoint_t) == sizeof(em_fpoint_t), "point layouts must agree");
 
 static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t start,
-               int64_t end, int64_t step, int64_t timeout_ms, const volatile int *cancel, em_query_result_t **out)
+               int64_t end, int64_t step, int64_t timeout_ms, const volatile int *cancel,
+               em_query_result_t **out)
 {
     em_query_result_t *r = EM_NEW(em_query_result_t);
     em_arena_init(&r->arena);
@@ -768,7 +865,8 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     em_vtype_t type = em_node_type(ast->root);
     if (range && type != EM_VTYPE_SCALAR && type != EM_VTYPE_VECTOR) {
         char buf[200];
-        snprintf(buf, sizeof buf, "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+        snprintf(buf, sizeof buf,
+                 "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
                  em_vtype_doc(type));
         r->err_kind = EM_QERR_BAD_DATA;
         r->err = em_arena_strdup(&r->arena, buf);
@@ -854,8 +952,9 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     return rc;
 }
 
-int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t t_ms,
-                          int64_t timeout_ms, const volatile int *cancel, em_query_result_t **out)
+int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                          int64_t t_ms, int64_t timeout_ms, const volatile int *cancel,
+                          em_query_result_t **out)
 {
     return run(e, qa, expr, len, t_ms, t_ms, 0, timeout_ms, cancel, out);
 }
@@ -870,18 +969,20 @@ static int bad_range(em_query_result_t **out, const char *msg)
     return EM_EINVAL;
 }
 
-int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t start_ms,
-                        int64_t end_ms, int64_t step_ms, int64_t timeout_ms, const volatile int *cancel,
-                        em_query_result_t **out)
+int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                        int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t timeout_ms,
+                        const volatile int *cancel, em_query_result_t **out)
 {
     if (end_ms < start_ms)
         return bad_range(out, "end timestamp must not be before start time");
     if (step_ms <= 0)
-        return bad_range(out, "zero or negative query resolution step widths are not accepted. Try a positive "
-                              "integer");
+        return bad_range(out,
+                         "zero or negative query resolution step widths are not accepted. Try a positive "
+                         "integer");
     if ((end_ms - start_ms) / step_ms > 11000)
-        return bad_range(out, "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
-                              "query resolution (?step=XX)");
+        return bad_range(out,
+                         "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+                         "query resolution (?step=XX)");
     return run(e, qa, expr, len, start_ms, end_ms, step_ms, timeout_ms, cancel, out);
 }
 

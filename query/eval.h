@@ -46,12 +46,12 @@
 typedef struct em_query_engine em_query_engine_t;
 
 typedef struct em_query_engine_opts {
-    int64_t lookback_ms;          /* --query.lookback-delta; 0: 5m */
-    int64_t max_samples;          /* --query.max-samples; 0: 50,000,000 */
-    int64_t timeout_ms;           /* --query.timeout; 0: 2m */
-    int max_concurrency;          /* --query.max-concurrency; 0: 20 */
+    int64_t lookback_ms;              /* --query.lookback-delta; 0: 5m */
+    int64_t max_samples;              /* --query.max-samples; 0: 50,000,000 */
+    int64_t timeout_ms;               /* --query.timeout; 0: 2m */
+    int max_concurrency;              /* --query.max-concurrency; 0: 20 */
     int64_t default_subquery_step_ms; /* step of `x[5m:]`: the global evaluation interval; 0: 1m */
-    em_promql_opts_t features;    /* --enable-feature=promql-* */
+    em_promql_opts_t features;        /* --enable-feature=promql-* */
 } em_query_engine_opts_t;
 
 /* Create an engine (NULL opts: all defaults). Never fails (aborts on out of memory). Thread: any. */
@@ -87,20 +87,20 @@ typedef struct em_qseries {
 } em_qseries_t;
 
 typedef struct em_query_result {
-    em_vtype_t type;        /* SCALAR, VECTOR, MATRIX or STRING; NONE on error */
-    em_qseries_t *series;   /* VECTOR and MATRIX: the series (matrix sorted by labels) */
+    em_vtype_t type;      /* SCALAR, VECTOR, MATRIX or STRING; NONE on error */
+    em_qseries_t *series; /* VECTOR and MATRIX: the series (matrix sorted by labels) */
     size_t n_series;
-    double scalar;          /* SCALAR */
-    int64_t t_ms;           /* SCALAR and STRING: evaluation time */
-    const char *str;        /* STRING (NUL-terminated; may contain NULs: str_len) */
+    double scalar;   /* SCALAR */
+    int64_t t_ms;    /* SCALAR and STRING: evaluation time */
+    const char *str; /* STRING (NUL-terminated; may contain NULs: str_len) */
     size_t str_len;
-    const char **warnings;  /* annotations, "PromQL warning: ..." */
+    const char **warnings; /* annotations, "PromQL warning: ..." */
     size_t n_warnings;
-    const char **infos;     /* "PromQL info: ..." */
+    const char **infos; /* "PromQL info: ..." */
     size_t n_infos;
     em_qerr_kind_t err_kind;
-    const char *err;        /* message (Prometheus's text) when err_kind != NONE */
-    em_arena_t arena;       /* owns everything above */
+    const char *err;  /* message (Prometheus's text) when err_kind != NONE */
+    em_arena_t arena; /* owns everything above */
 } em_query_result_t;
 
 /* Evaluate 'expr' (len bytes) at t_ms. timeout_ms 0 uses the engine's. 'cancel' may be NULL; when it
@@ -109,16 +109,17 @@ typedef struct em_query_result {
  * samples, EM_ETIMEOUT, EM_ECANCELED, EM_EIO storage, EM_EUNSUPPORTED native histograms ...) and
  * (*out)->err_kind / err say what Prometheus would say. Blocks while max_concurrency queries run.
  * Thread: any thread registered with RCU. */
-int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t t_ms,
-                          int64_t timeout_ms, const volatile int *cancel, em_query_result_t **out);
+int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                          int64_t t_ms, int64_t timeout_ms, const volatile int *cancel,
+                          em_query_result_t **out);
 
 /* As em_query_exec_instant over start_ms, start_ms + step_ms, ... <= end_ms. step_ms must be > 0 and
  * end >= start (else EM_EINVAL, bad_data, with Prometheus's API text); more than 11,000 steps is
  * refused with Prometheus's text. The result is a MATRIX (a scalar expression gives one series without
  * labels). Thread: as em_query_exec_instant. */
-int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t start_ms,
-                        int64_t end_ms, int64_t step_ms, int64_t timeout_ms, const volatile int *cancel,
-                        em_query_result_t **out);
+int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                        int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t timeout_ms,
+                        const volatile int *cancel, em_query_result_t **out);
 
 /* Free a result and everything in it. NULL allowed. Thread: any (one owner). */
 void em_query_result_free(em_query_result_t *r);

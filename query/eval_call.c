@@ -77,8 +77,8 @@ static bool range_fn(ev_t *ev, const rctx_t *c, const em_fpoint_t *p, size_t n, 
     case EM_FN_DELTA: {
         bool counter = c->id != EM_FN_DELTA, rate = c->id == EM_FN_RATE;
         if (c->anchored || c->smoothed)
-            return em_fn_extended_rate(p, n, c->range_start, c->range_end, c->range_ms, c->smoothed, counter, rate,
-                                       out);
+            return em_fn_extended_rate(p, n, c->range_start, c->range_end, c->range_ms, c->smoothed, counter,
+                                       rate, out);
         return em_fn_extrapolated_rate(p, n, c->range_start, c->range_end, c->range_ms, counter, rate, out);
     }
     case EM_FN_IRATE:
@@ -236,6 +236,7 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
     em_series_t o = {.drop_name = drop_name};
     size_t lo = 0, hi = 0;
     for (size_t s = 0; s < steps; s++) {
+        ev_check(ev);
         int64_t ts = ev->start + (int64_t)s * ev->interval;
         int64_t ref = (rc->has_at ? rc->at : ts) - rc->off;
         int64_t wlo = ref - rc->range - rc->ext_lo, whi = ref + rc->ext_hi;
@@ -276,8 +277,9 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
         const char *name = em_labels_get(ls, EM_METRIC_NAME);
         if (name && *name && !has_suffix(name, "_total") && !has_suffix(name, "_sum") &&
             !has_suffix(name, "_count") && !has_suffix(name, "_bucket"))
-            ev_info(ev, "PromQL info: metric might not be a counter, name does not end in "
-                        "_total/_sum/_count/_bucket: \"%s\"",
+            ev_info(ev,
+                    "PromQL info: metric might not be a counter, name does not end in "
+                    "_total/_sum/_count/_bucket: \"%s\"",
                     name);
     }
     o.labels = em_labels_copy(ls, ev->a);
@@ -314,10 +316,13 @@ static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
         anchored = vs->anchored;
         smoothed = vs->smoothed;
         if (anchored && !name_in(fname, anchored_ok, 5))
-            EV_EXEC_FAIL(ev, "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with %s",
+            EV_EXEC_FAIL(ev,
+                         "anchored modifier can only be used with: changes, delta, increase, rate, resets - "
+                         "not with %s",
                          fname);
         if (smoothed && !name_in(fname, smoothed_ok, 3))
-            EV_EXEC_FAIL(ev, "smoothed modifier can only be used with: delta, increase, rate - not with %s", fname);
+            EV_EXEC_FAIL(ev, "smoothed modifier can only be used with: delta, increase, rate - not with %s",
+                         fname);
         rc.ext_lo = (anchored || smoothed) ? ev->lookback_ms : 0;
         rc.ext_hi = smoothed ? ev->lookback_ms : 0;
         rc.c = (rctx_t){.id = id, .range_ms = rc.range, .anchored = anchored, .smoothed = smoothed};
@@ -516,7 +521,7 @@ static em_matrix_t label_replace(ev_t *ev, const em_node_t *n)
     em_err_t err;
     if (em_regex_compile(re_s, strlen(re_s), &re, &err) != EM_OK)
         EV_EXEC_FAIL(ev, "invalid regular expression in label_replace(): %s", re_s);
-    if (!em_label_name_valid(dst, strlen(dst))) {
+    if (!ev_label_name_valid(dst)) {
         em_regex_free(re);
         EV_EXEC_FAIL(ev, "invalid destination label name in label_replace(): %s", dst);
     }
@@ -556,10 +561,10 @@ static em_matrix_t label_join(ev_t *ev, const em_node_t *n)
     const char *dst = str_arg(n, 1), *sep = str_arg(n, 2);
     for (size_t i = 3; i < n->call.n_args; i++) {
         const char *s = str_arg(n, i);
-        if (!em_utf8_valid(s, strlen(s)))
+        if (!ev_label_name_valid(s))
             EV_EXEC_FAIL(ev, "invalid source label name in label_join(): %s", s);
     }
-    if (!em_label_name_valid(dst, strlen(dst)))
+    if (!ev_label_name_valid(dst))
         EV_EXEC_FAIL(ev, "invalid destination label name in label_join(): %s", dst);
     em_matrix_t m = ev_eval(ev, n->call.args[0]);
     em_buf_t b = EM_BUF_INIT;
@@ -723,8 +728,9 @@ static em_matrix_t call_sort(ev_t *ev, const em_node_t *n)
     em_func_id_t id = n->call.func->id;
     em_matrix_t m = ev_eval(ev, n->call.args[0]);
     if (ev->start != ev->end) {
-        ev_warn(ev, "PromQL warning: sort is ineffective for range queries since results are always ordered by "
-                    "labels");
+        ev_warn(ev,
+                "PromQL warning: sort is ineffective for range queries since results are always ordered by "
+                "labels");
         return m;
     }
     if (id == EM_FN_SORT || id == EM_FN_SORT_DESC) {
@@ -744,7 +750,12 @@ static void fmt_om_float(double q, char *out)
 {
     /* labels.FormatOpenMetricsFloat */
     if (q == 1 || q == 0 || q == -1 || isnan(q) || isinf(q)) {
-        snprintf(out, 32, "%s", isnan(q) ? "NaN" : isinf(q) ? (q > 0 ? "+Inf" : "-Inf") : q == 1 ? "1.0" : q == 0 ? "0.0" : "-1.0");
+        snprintf(out, 32, "%s",
+                 isnan(q)   ? "NaN"
+                 : isinf(q) ? (q > 0 ? "+Inf" : "-Inf")
+                 : q == 1   ? "1.0"
+                 : q == 0   ? "0.0"
+                            : "-1.0");
         return;
     }
     size_t n = em_fmt_float(q, 'g', out);
@@ -837,12 +848,15 @@ static em_matrix_t call_histogram(ev_t *ev, const em_node_t *n)
                 const char *name = em_labels_get(&vec.v[i].labels, EM_METRIC_NAME);
                 if (name && *name)
                     ev_warn(ev,
-                            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\" for "
+                            "PromQL warning: bucket label \"le\" is missing or has a malformed value of "
+                            "\"%s\" for "
                             "metric name \"%s\"",
                             l ? l : "", name);
                 else
-                    ev_warn(ev, "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\"",
-                            l ? l : "");
+                    ev_warn(
+                        ev,
+                        "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"%s\"",
+                        l ? l : "");
                 continue;
             }
             buckets[gstart[g] + nb[g]++] = (em_bucket_t){le[vec.v[i].src], vec.v[i].v};
@@ -866,14 +880,17 @@ static em_matrix_t call_histogram(ev_t *ev, const em_node_t *n)
                         const char *name = em_labels_get(&groups.v[g].labels, EM_METRIC_NAME);
                         if (name && *name)
                             ev_info(ev,
-                                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
+                                    "PromQL info: input to histogram_quantile needed to be fixed for "
+                                    "monotonicity "
                                     "(see https://prometheus.io/docs/prometheus/latest/querying/functions/"
                                     "#histogram_quantile) for metric name \"%s\"",
                                     name);
                         else
-                            ev_info(ev, "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
-                                        "(see https://prometheus.io/docs/prometheus/latest/querying/functions/"
-                                        "#histogram_quantile)");
+                            ev_info(ev,
+                                    "PromQL info: input to histogram_quantile needed to be fixed for "
+                                    "monotonicity "
+                                    "(see https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                                    "#histogram_quantile)");
                     }
                 }
                 em_sample_t *o = em_vector_push(ev->a, &res);

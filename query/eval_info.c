@@ -12,8 +12,8 @@
 static const char *const id_labels[] = {"instance", "job"};
 
 /* The @ and offset that apply to the first vector selector of the argument (infoSelectTimestampAndOffset). */
-static bool find_first_selector(const em_node_t *n, const em_node_t **sqs, size_t n_sqs, const em_node_t **vs_out,
-                                const em_node_t **sq_path, size_t *n_path)
+static bool find_first_selector(const em_node_t *n, const em_node_t **sqs, size_t n_sqs,
+                                const em_node_t **vs_out, const em_node_t **sq_path, size_t *n_path)
 {
     if (!n)
         return false;
@@ -298,8 +298,8 @@ em_matrix_t ev_call_info(ev_t *ev, const em_node_t *n)
                 snprintf(m2, sizeof m2, "%s", b2.data ? b2.data : "{}");
                 em_buf_fini(&b1);
                 em_buf_fini(&b2);
-                EV_EXEC_FAIL(ev, "found duplicate series for info metric: existing %s @ %lld, new %s @ %lld", m1,
-                             (long long)et, m2, (long long)t);
+                EV_EXEC_FAIL(ev, "found duplicate series for info metric: existing %s @ %lld, new %s @ %lld",
+                             m1, (long long)et, m2, (long long)t);
             }
         }
         for (size_t i = 0; i < vb.n; i++) {

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "query/ast.h"
 #include "query/eval.h"
@@ -34,7 +35,7 @@ typedef struct ev_storage {
 
 typedef struct ev {
     em_arena_t *a;
-    int64_t start, end, interval; /* this (sub)evaluation's steps; interval >= 1 */
+    int64_t start, end, interval;   /* this (sub)evaluation's steps; interval >= 1 */
     int64_t q_start, q_end, q_step; /* the query's, for @ start()/end() and step() */
     int64_t lookback_ms;
     int64_t max_samples;
@@ -123,12 +124,18 @@ em_matrix_t ev_call_info(ev_t *ev, const em_node_t *n);
 typedef void (*ev_series_fn)(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx);
 void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
                     int64_t range_ms, ev_series_fn fn, void *ctx);
-em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                             int64_t range_ms);
+em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt,
+                             const char *func, int64_t range_ms);
 em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts);
 em_matrix_t ev_subquery(ev_t *ev, const em_node_t *n);
 int64_t ev_at_time(ev_t *ev, const em_at_t *at, bool *has);
 
 bool ev_is_stale(double v);
+
+/* Prometheus 3's label name rule (model.UTF8Validation): any non-empty valid UTF-8. */
+static inline bool ev_label_name_valid(const char *s)
+{
+    return s[0] != 0 && em_utf8_valid(s, strlen(s));
+}
 
 #endif

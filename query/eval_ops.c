@@ -150,8 +150,8 @@ static bool changes_schema(em_op_t op)
 static void check_trim(ev_t *ev, em_op_t op)
 {
     if (op == EM_OP_TRIM_LOWER || op == EM_OP_TRIM_UPPER)
-        ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION, "operator %s needs native histograms, which are not supported",
-                em_op_str(op));
+        ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION,
+                "operator %s needs native histograms, which are not supported", em_op_str(op));
 }
 
 static em_matrix_t scalar_scalar(ev_t *ev, const em_node_t *n)
@@ -162,7 +162,8 @@ static em_matrix_t scalar_scalar(ev_t *ev, const em_node_t *n)
     size_t steps = ev_steps(ev);
     for (size_t k = 0; k < steps; k++) {
         int64_t ts = ev->start + (int64_t)k * ev->interval;
-        em_series_push(ev->a, s, ts, scalar_binop(n->bin.op, ev_scalar_at(&l, k, ts), ev_scalar_at(&r, k, ts)));
+        em_series_push(ev->a, s, ts,
+                       scalar_binop(n->bin.op, ev_scalar_at(&l, k, ts), ev_scalar_at(&r, k, ts)));
     }
     return out;
 }
@@ -226,8 +227,8 @@ typedef struct binctx {
     em_labels_t *metrics;
     size_t n_metrics, cap_metrics;
     /* per step */
-    int32_t *right_idx;  /* sig -> index in the rhs vector, -1 */
-    uint8_t *matched;    /* one-to-one: sig matched */
+    int32_t *right_idx;     /* sig -> index in the rhs vector, -1 */
+    uint8_t *matched;       /* one-to-one: sig matched */
     u64map_t *matched_sets; /* many-to-one: per sig, the result label hashes (lazily) */
 } binctx_t;
 
@@ -337,7 +338,8 @@ static void vector_binop_step(binctx_t *c, em_vector_t *lhs, em_vector_t *rhs, u
 {
     ev_t *ev = c->ev;
     const em_vector_matching_t *vm = c->vm;
-    if ((lhs->n == 0 && rhs->n == 0) || ((lhs->n == 0 || rhs->n == 0) && !vm->has_fill_lhs && !vm->has_fill_rhs))
+    if ((lhs->n == 0 && rhs->n == 0) ||
+        ((lhs->n == 0 || rhs->n == 0) && !vm->has_fill_lhs && !vm->has_fill_rhs))
         return;
     if (vm->card == EM_CARD_ONE_TO_MANY) {
         em_vector_t *t = lhs;
@@ -359,10 +361,11 @@ static void vector_binop_step(binctx_t *c, em_vector_t *lhs, em_vector_t *rhs, u
             em_labels_t ml = match_labels(ev, &rhs->v[i].labels, vm->on, vm->labels, vm->n_labels);
             fmt_labels(&ml, m, sizeof m);
             bool swap = strcmp(a, b) > 0;
-            EV_EXEC_FAIL(ev,
-                         "found duplicate series for the match group %s on the %s hand-side of the operation: "
-                         "[%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
-                         m, vm->card == EM_CARD_ONE_TO_MANY ? "left" : "right", swap ? b : a, swap ? a : b);
+            EV_EXEC_FAIL(
+                ev,
+                "found duplicate series for the match group %s on the %s hand-side of the operation: "
+                "[%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
+                m, vm->card == EM_CARD_ONE_TO_MANY ? "left" : "right", swap ? b : a, swap ? a : b);
         }
         c->right_idx[sig] = (int32_t)i;
     }
@@ -605,7 +608,7 @@ static em_matrix_t count_values(ev_t *ev, const em_node_t *n)
 {
     const em_node_t *p = em_node_unwrap(n->agg.param);
     const char *label = p->string.s;
-    if (!em_label_name_valid(label, strlen(label)))
+    if (!ev_label_name_valid(label))
         EV_EXEC_FAIL(ev, "invalid label name \"%s\"", label);
     em_matrix_t in = ev_eval(ev, n->agg.expr);
     ev_gather_t g;
@@ -723,100 +726,96 @@ static void agg_k_step(ev_t *ev, const em_node_t *n, const em_vector_t *vec, con
     }
 }
 
-static void agg_step(ev_t *ev, const em_node_t *n, const em_vector_t *vec, const uint32_t *sgroup, group_t *groups,
-                     size_t n_groups, double q)
+/* Add one sample to its group (Prometheus's aggregation(), float part). */
+static inline void agg_add(ev_t *ev, em_agg_op_t op, group_t *g, double f, bool drop_name)
 {
-    em_agg_op_t op = n->agg.op;
-    for (size_t i = 0; i < n_groups; i++)
-        groups[i].seen = false;
-    for (size_t i = 0; i < vec->n; i++) {
-        const em_sample_t *s = &vec->v[i];
-        double f = s->v;
-        group_t *g = &groups[sgroup[s->src]];
-        if (!g->seen) {
-            g->seen = true;
-            g->v = f;
-            g->mean = f;
-            g->c = 0;
-            g->count = 1;
-            g->incremental = false;
-            g->drop_name = s->drop_name;
-            g->n_vals = 0;
-            switch (op) {
-            case EM_AGG_STDVAR:
-            case EM_AGG_STDDEV:
-                g->v = (isnan(f) || isinf(f)) ? NAN : 0;
-                break;
-            case EM_AGG_QUANTILE:
-                g->vals = em_value_grow(ev->a, g->vals, 0, &g->cap_vals, sizeof *g->vals);
-                g->vals[0] = f;
-                g->n_vals = 1;
-                break;
-            case EM_AGG_GROUP:
-                g->v = 1;
-                break;
-            default:
-                break;
-            }
-            continue;
-        }
-        if (s->drop_name)
-            g->drop_name = true;
+    if (!g->seen) {
+        g->seen = true;
+        g->v = f;
+        g->mean = f;
+        g->c = 0;
+        g->count = 1;
+        g->incremental = false;
+        g->drop_name = drop_name;
+        g->n_vals = 0;
         switch (op) {
-        case EM_AGG_SUM:
-            g->v = em_kahan_inc(f, g->v, &g->c);
-            break;
-        case EM_AGG_AVG:
-            g->count++;
-            if (!g->incremental) {
-                double nc = g->c;
-                double nv = em_kahan_inc(f, g->v, &nc);
-                if (!isinf(nv)) {
-                    g->v = nv;
-                    g->c = nc;
-                    break;
-                }
-                g->incremental = true;
-                g->mean = g->v / (g->count - 1);
-                g->c /= g->count - 1;
-            }
-            {
-                double qq = (g->count - 1) / g->count;
-                double mc = qq * g->c;
-                g->mean = em_kahan_inc(f / g->count, qq * g->mean, &mc);
-                g->c = mc;
-            }
-            break;
-        case EM_AGG_MAX:
-            if (g->v < f || isnan(g->v))
-                g->v = f;
-            break;
-        case EM_AGG_MIN:
-            if (g->v > f || isnan(g->v))
-                g->v = f;
-            break;
-        case EM_AGG_COUNT:
-            g->count++;
-            break;
         case EM_AGG_STDVAR:
         case EM_AGG_STDDEV:
-            if (isnan(f) || isinf(f)) {
-                g->v = NAN;
-            } else {
-                g->count++;
-                double delta = f - g->mean;
-                g->mean += delta / g->count;
-                g->v += delta * (f - g->mean);
-            }
+            g->v = (isnan(f) || isinf(f)) ? NAN : 0;
             break;
         case EM_AGG_QUANTILE:
-            g->vals = em_value_grow(ev->a, g->vals, g->n_vals, &g->cap_vals, sizeof *g->vals);
-            g->vals[g->n_vals++] = f;
+            g->vals = em_value_grow(ev->a, g->vals, 0, &g->cap_vals, sizeof *g->vals);
+            g->vals[0] = f;
+            g->n_vals = 1;
+            break;
+        case EM_AGG_GROUP:
+            g->v = 1;
             break;
         default:
             break;
         }
+        return;
     }
+    if (drop_name)
+        g->drop_name = true;
+    switch (op) {
+    case EM_AGG_SUM:
+        g->v = em_kahan_inc(f, g->v, &g->c);
+        break;
+    case EM_AGG_AVG:
+        g->count++;
+        if (!g->incremental) {
+            double nc = g->c;
+            double nv = em_kahan_inc(f, g->v, &nc);
+            if (!isinf(nv)) {
+                g->v = nv;
+                g->c = nc;
+                break;
+            }
+            g->incremental = true;
+            g->mean = g->v / (g->count - 1);
+            g->c /= g->count - 1;
+        }
+        {
+            double qq = (g->count - 1) / g->count;
+            double mc = qq * g->c;
+            g->mean = em_kahan_inc(f / g->count, qq * g->mean, &mc);
+            g->c = mc;
+        }
+        break;
+    case EM_AGG_MAX:
+        if (g->v < f || isnan(g->v))
+            g->v = f;
+        break;
+    case EM_AGG_MIN:
+        if (g->v > f || isnan(g->v))
+            g->v = f;
+        break;
+    case EM_AGG_COUNT:
+        g->count++;
+        break;
+    case EM_AGG_STDVAR:
+    case EM_AGG_STDDEV:
+        if (isnan(f) || isinf(f)) {
+            g->v = NAN;
+        } else {
+            g->count++;
+            double delta = f - g->mean;
+            g->mean += delta / g->count;
+            g->v += delta * (f - g->mean);
+        }
+        break;
+    case EM_AGG_QUANTILE:
+        g->vals = em_value_grow(ev->a, g->vals, g->n_vals, &g->cap_vals, sizeof *g->vals);
+        g->vals[g->n_vals++] = f;
+        break;
+    default:
+        break;
+    }
+}
+
+static void agg_finish(em_agg_op_t op, group_t *groups, size_t n_groups, double q)
+{
     for (size_t i = 0; i < n_groups; i++) {
         group_t *g = &groups[i];
         if (!g->seen)
@@ -886,9 +885,11 @@ em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n)
             if (any_nan)
                 EV_EXEC_FAIL(ev, "Ratio value is NaN");
             if (pmax > 1.0)
-                ev_warn(ev, "PromQL warning: ratio value should be between -1 and 1, got %g, capping to 1", pmax);
+                ev_warn(ev, "PromQL warning: ratio value should be between -1 and 1, got %g, capping to 1",
+                        pmax);
             if (pmin < -1.0)
-                ev_warn(ev, "PromQL warning: ratio value should be between -1 and 1, got %g, capping to -1", pmin);
+                ev_warn(ev, "PromQL warning: ratio value should be between -1 and 1, got %g, capping to -1",
+                        pmin);
         } else if (op == EM_AGG_QUANTILE) {
             if (any_nan)
                 ev_warn(ev, "PromQL warning: quantile value should be between 0 and 1, got NaN");
@@ -929,13 +930,40 @@ em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n)
         ev_check(ev);
         int64_t ts = ev->start + (int64_t)k * ev->interval;
         double p = has_param ? ev_scalar_at(&params, k, ts) : 0;
+        if (!k_op) {
+            /* Straight from the input series (each holds points at step times only): no vector. */
+            for (size_t i = 0; i < n_groups; i++)
+                groups[i].seen = false;
+            for (size_t i = 0; i < in.n; i++) {
+                const em_series_t *s = &in.v[i];
+                size_t c = g.cur[i];
+                if (c < s->n && s->pts[c].t == ts) {
+                    agg_add(ev, op, &groups[sgroup[i]], s->pts[c].v, s->drop_name);
+                    g.cur[i] = c + 1;
+                }
+            }
+            agg_finish(op, groups, n_groups, p);
+            for (size_t i = 0; i < n_groups; i++) {
+                if (!groups[i].seen)
+                    continue;
+                em_series_t *s = &agg_out.v[i];
+                em_series_push(ev->a, s, ts, groups[i].v);
+                if (groups[i].drop_name)
+                    s->drop_name = true;
+            }
+            continue;
+        }
         ev_gather_at(ev, &g, ts, &vec);
         if (k_op) {
             res.n = 0;
             agg_k_step(ev, n, &vec, sgroup, groups, n_groups, p, in.n, &res);
             ev_out_vector(ev, &out, &res, ts);
         } else {
-            agg_step(ev, n, &vec, sgroup, groups, n_groups, p);
+            for (size_t i = 0; i < n_groups; i++)
+                groups[i].seen = false;
+            for (size_t i = 0; i < vec.n; i++)
+                agg_add(ev, op, &groups[sgroup[vec.v[i].src]], vec.v[i].v, vec.v[i].drop_name);
+            agg_finish(op, groups, n_groups, p);
             for (size_t i = 0; i < n_groups; i++) {
                 if (!groups[i].seen)
                     continue;

@@ -70,8 +70,8 @@ static double interpolate(em_fpoint_t a, em_fpoint_t b, int64_t t, bool is_count
     return y1 + (y2 - y1) * (double)(t - a.t) / (double)(b.t - a.t);
 }
 
-bool em_fn_extended_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end, int64_t range_ms,
-                         bool smoothed, bool is_counter, bool is_rate, double *out)
+bool em_fn_extended_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end,
+                         int64_t range_ms, bool smoothed, bool is_counter, bool is_rate, double *out)
 {
     if (n == 0)
         return false;
@@ -403,15 +403,17 @@ double em_fn_bucket_fraction(double lower, double upper, em_bucket_t *b, size_t 
             break;
         /* Prometheus interpolates linearly inside the bucket, except below an infinite lower bound. */
         if (!lower_set && lower_bound < lower && upper_bound > lower) {
-            lower_rank = isinf(lower_bound) && lower_bound < 0
-                             ? b[i].count
-                             : rank + (b[i].count - rank) * (lower - lower_bound) / (upper_bound - lower_bound);
+            lower_rank =
+                isinf(lower_bound) && lower_bound < 0
+                    ? b[i].count
+                    : rank + (b[i].count - rank) * (lower - lower_bound) / (upper_bound - lower_bound);
             lower_set = true;
         }
         if (!upper_set && lower_bound < upper && upper_bound > upper) {
-            upper_rank = isinf(lower_bound) && lower_bound < 0
-                             ? b[i].count
-                             : rank + (b[i].count - rank) * (upper - lower_bound) / (upper_bound - lower_bound);
+            upper_rank =
+                isinf(lower_bound) && lower_bound < 0
+                    ? b[i].count
+                    : rank + (b[i].count - rank) * (upper - lower_bound) / (upper_bound - lower_bound);
             upper_set = true;
         }
         if (lower_set && upper_set)

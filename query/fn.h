@@ -34,8 +34,8 @@ bool em_fn_extrapolated_rate(const em_fpoint_t *p, size_t n, int64_t range_start
 
 /* The same for `anchored` / `smoothed` selectors: p holds the samples in the extended window (see the
  * evaluator); range_start/end are the real window bounds. */
-bool em_fn_extended_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end, int64_t range_ms,
-                         bool smoothed, bool is_counter, bool is_rate, double *out);
+bool em_fn_extended_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end,
+                         int64_t range_ms, bool smoothed, bool is_counter, bool is_rate, double *out);
 
 /* irate (is_rate) / idelta from the last two samples. */
 bool em_fn_instant_value(const em_fpoint_t *p, size_t n, bool is_rate, double *out);

@@ -109,7 +109,9 @@ static void put_selector(em_buf_t *b, const em_node_t *n, bool modifiers)
         strs[k++] = matcher_str(m);
     }
     em_buf_puts(b, vs->name);
-    if (k) {
+    /* A selector with neither name nor matchers (info()'s `{}`) prints as "{}"; Prometheus prints
+     * nothing, which does not parse back. */
+    if (k || vs->name[0] == '\0') {
         qsort(strs, k, sizeof(*strs), cmp_str);
         em_buf_putc(b, '{');
         for (size_t i = 0; i < k; i++) {

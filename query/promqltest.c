@@ -434,7 +434,8 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
         if (rc != EM_OK)
             em_err_set(err, rc, "%s: load failed: %s", r->file, em_strerror(rc));
         else if (em_batch_result(b)->first_error_sample >= 0)
-            fprintf(r->out, "%s:%zu: load: some samples were rejected (out of order or bounds)\n", r->file, *i + 1);
+            fprintf(r->out, "%s:%zu: load: some samples were rejected (out of order or bounds)\n", r->file,
+                    *i + 1);
     }
     em_batch_free(b);
     return rc;
@@ -446,8 +447,8 @@ enum { X_FAIL, X_WARN, X_INFO, X_NO_WARN, X_NO_INFO, X_ORDERED };
 
 typedef struct expect {
     int type;
-    const char *msg;   /* exact */
-    em_regex_t *re;    /* or regex (NULL and no msg: anything) */
+    const char *msg; /* exact */
+    em_regex_t *re;  /* or regex (NULL and no msg: anything) */
 } expect_t;
 
 typedef struct evalcmd {
@@ -534,7 +535,8 @@ static em_regex_t *compile_search(runner_t *r, const char *pat)
 }
 
 /* Compare annotations; returns NULL when fine or a message. */
-static const char *check_annos(runner_t *r, const evalcmd_t *e, const em_query_result_t *res, char *buf, size_t cap)
+static const char *check_annos(runner_t *r, const evalcmd_t *e, const em_query_result_t *res, char *buf,
+                               size_t cap)
 {
     if (e->warn && res->n_warnings == 0)
         return "expected warnings but got none";
@@ -604,8 +606,8 @@ static const series_def_t *find_expected(const evalcmd_t *e, const em_labels_t *
 }
 
 /* Compare a vector (one point per series, or the points at time t of a range result). */
-static const char *compare_vector(const evalcmd_t *e, const em_qseries_t *s, size_t n, bool ordered, char *buf,
-                                  size_t cap)
+static const char *compare_vector(const evalcmd_t *e, const em_qseries_t *s, size_t n, bool ordered,
+                                  char *buf, size_t cap)
 {
     char lb[512];
     if (e->expect_scalar) {
@@ -648,8 +650,8 @@ static const char *compare_vector(const evalcmd_t *e, const em_qseries_t *s, siz
     return NULL;
 }
 
-static const char *compare_matrix(const evalcmd_t *e, const em_query_result_t *res, int64_t start, int64_t step,
-                                  int64_t end, char *buf, size_t cap)
+static const char *compare_matrix(const evalcmd_t *e, const em_query_result_t *res, int64_t start,
+                                  int64_t step, int64_t end, char *buf, size_t cap)
 {
     char lb[512];
     if (is_ordered(e))
@@ -682,7 +684,8 @@ static const char *compare_matrix(const evalcmd_t *e, const em_query_result_t *r
                 return buf;
             }
             if (s->pts[k].t_ms != t) {
-                snprintf(buf, cap, "%s: point %zu at t=%" PRId64 ", expected t=%" PRId64, lb, k, s->pts[k].t_ms, t);
+                snprintf(buf, cap, "%s: point %zu at t=%" PRId64 ", expected t=%" PRId64, lb, k,
+                         s->pts[k].t_ms, t);
                 return buf;
             }
             if (!almost_equal(x->vals[j].v, s->pts[k].v)) {
@@ -735,7 +738,8 @@ static const char *compare_result(const evalcmd_t *e, const em_query_result_t *r
         return NULL;
     case EM_VTYPE_STRING:
         if (!e->has_string || strcmp(e->string, res->str) != 0) {
-            snprintf(buf, cap, "expected string \"%s\", got \"%s\"", e->has_string ? e->string : "", res->str);
+            snprintf(buf, cap, "expected string \"%s\", got \"%s\"", e->has_string ? e->string : "",
+                     res->str);
             return buf;
         }
         return NULL;
@@ -745,7 +749,8 @@ static const char *compare_result(const evalcmd_t *e, const em_query_result_t *r
 }
 
 /* Run one query and judge it. Returns NULL on success or the reason. */
-static const char *judge(runner_t *r, const evalcmd_t *e, em_query_result_t *res, int rc, char *buf, size_t cap)
+static const char *judge(runner_t *r, const evalcmd_t *e, em_query_result_t *res, int rc, char *buf,
+                         size_t cap)
 {
     (void)r;
     if (rc != EM_OK) {
@@ -766,8 +771,8 @@ static const char *range_mode_check(runner_t *r, const evalcmd_t *e, const char 
                                     size_t cap)
 {
     em_query_result_t *res = NULL;
-    int rc = em_query_exec_range(r->engine, em_head_queryable(r->head), expr, strlen(expr), t - 60000, t + 60000,
-                                 60000, 0, NULL, &res);
+    int rc = em_query_exec_range(r->engine, em_head_queryable(r->head), expr, strlen(expr), t - 60000,
+                                 t + 60000, 60000, 0, NULL, &res);
     const char *m = NULL;
     if (rc != EM_OK) {
         snprintf(buf, cap, "range mode: error: %s", res->err ? res->err : "");
@@ -809,9 +814,9 @@ static const char *range_mode_check(runner_t *r, const evalcmd_t *e, const char 
     return m;
 }
 
-static const char *const at_unsafe[] = {"days_in_month", "day_of_month", "day_of_week", "day_of_year", "end",
-                                        "hour", "minute", "month", "year", "predict_linear", "range", "start",
-                                        "step", "time", "timestamp"};
+static const char *const at_unsafe[] = {
+    "days_in_month", "day_of_month",   "day_of_week", "day_of_year", "end",  "hour", "minute",   "month",
+    "year",          "predict_linear", "range",       "start",       "step", "time", "timestamp"};
 
 /* Pin every selector (outside subqueries) at t, as Prometheus's atModifierTestCases; false when the
  * expression holds a function that makes this unsafe. */
@@ -934,7 +939,8 @@ static void run_eval(runner_t *r, evalcmd_t *e)
     const char *why = NULL;
     int rc;
     if (e->range) {
-        rc = em_query_exec_range(r->engine, qa, e->expr, strlen(e->expr), e->start, e->end, e->step, 0, NULL, &res);
+        rc = em_query_exec_range(r->engine, qa, e->expr, strlen(e->expr), e->start, e->end, e->step, 0, NULL,
+                                 &res);
         why = judge(r, e, res, rc, buf, sizeof buf);
         em_query_result_free(res);
     } else {
@@ -959,11 +965,12 @@ static void run_eval(runner_t *r, evalcmd_t *e)
             times[2] = 1000;
             n_times = 3;
         }
-        if (!why && !failed_query && !e->exclude_range && !strstr(e->expr, "start()") && !strstr(e->expr, "end()") &&
-            !strstr(e->expr, "range()") && !strstr(e->expr, "step()"))
+        if (!why && !failed_query && !e->exclude_range && !strstr(e->expr, "start()") &&
+            !strstr(e->expr, "end()") && !strstr(e->expr, "range()") && !strstr(e->expr, "step()"))
             why = range_mode_check(r, e, e->expr, e->at, buf, sizeof buf);
         for (size_t k = 0; !why && variants[0] && k < n_times; k++) {
-            rc = em_query_exec_instant(r->engine, qa, variants[0], strlen(variants[0]), times[k], 0, NULL, &res);
+            rc = em_query_exec_instant(r->engine, qa, variants[0], strlen(variants[0]), times[k], 0, NULL,
+                                       &res);
             why = judge(r, e, res, rc, buf, sizeof buf);
             bool qfail = rc != EM_OK;
             em_query_result_free(res);

@@ -45,7 +45,7 @@ typedef struct em_matrix {
 
 typedef struct em_sample {
     em_labels_t labels;
-    int64_t t;  /* the step time (or the raw sample time where a function needs it) */
+    int64_t t; /* the step time (or the raw sample time where a function needs it) */
     double v;
     uint32_t src; /* index of the input series it came from */
     bool drop_name;

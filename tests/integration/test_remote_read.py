@@ -263,7 +263,8 @@ class RemoteReadTest(harness.TempDirTestCase):
         import signal
         import socket
         rnd = random.Random(7)
-        e = self.start_ember().wait_ready()
+        # No scrape jobs: this test is about a stalled reader, not about scrapes in flight at shutdown.
+        e = self.start_ember(config="global:\n  scrape_interval: 1m\n").wait_ready()
         t = [START + k * 5000 for k in range(120)]
         for part in range(6):
             data = {L("rr_huge", i=f"{part}-{i:04d}", job="huge"): [(ts, rnd.uniform(-1e9, 1e9)) for ts in t]

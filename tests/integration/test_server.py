@@ -81,6 +81,16 @@ class ServerTest(harness.TempDirTestCase):
         self.assertEqual(e.post("/-/healthy").status_code, 405)
         self.assertEqual(e.get("/-/reload").status_code, 405)
 
+    def test_rules_and_alerts_answer_empty_and_rule_files_are_reported_as_ignored(self):
+        rules = os.path.join(self.tmp, "rules.yml")
+        with open(rules, "w") as f:
+            f.write("groups: []\n")
+        e = self.start_ember(config=f"rule_files: ['{rules}']\n").wait_ready()
+        self.assertEqual(e.get("/api/v1/rules").json(), {"status": "success", "data": {"groups": []}})
+        self.assertEqual(e.get("/api/v1/alerts").json(), {"status": "success", "data": {"alerts": []}})
+        e.stop()
+        self.assertIn("rule_files are ignored", e.output())
+
     def test_lifecycle_endpoints_are_refused_unless_enabled(self):
         e = self.start_ember().wait_ready()
         r = e.post("/-/reload")

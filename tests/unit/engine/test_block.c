@@ -1003,3 +1003,118 @@ Test(engine_block, empty_block_is_written_and_opened)
     em_block_meta_fini(&meta);
     em_test_rmdir(dir);
 }
+
+/* A chunk iterator over fixed chunks (for feeding the writer chunks of any encoding). */
+typedef struct fixed_chunks {
+    em_chunk_iter_t it;
+    const em_chunk_ref_t *v;
+    size_t n, pos;
+} fixed_chunks_t;
+
+static int fc_next(em_chunk_iter_t *it)
+{
+    fixed_chunks_t *f = (fixed_chunks_t *)it;
+    return f->pos < f->n ? (f->pos++, EM_OK) : EM_DONE;
+}
+static void fc_at(const em_chunk_iter_t *it, em_chunk_ref_t *out)
+{
+    const fixed_chunks_t *f = (const fixed_chunks_t *)it;
+    *out = f->v[f->pos - 1];
+}
+static void fc_free(em_chunk_iter_t *it)
+{
+    (void)it;
+}
+static const em_chunk_iter_ops_t fc_ops = {fc_next, fc_at, fc_free};
+
+Test(engine_block, native_histogram_chunks_of_prometheus_blocks_are_kept_but_not_decoded)
+{
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    /* an XOR chunk of 3 samples, then an opaque "histogram" chunk (encoding 2) of 5 samples */
+    uint8_t xbuf[256];
+    em_xor_enc_t e;
+    em_xor_enc_init(&e, xbuf, sizeof(xbuf));
+    for (int i = 0; i < 3; i++)
+        em_xor_enc_append(&e, 1000 * (i + 1), i);
+    uint8_t hist[] = {0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x01};
+    em_chunk_ref_t cs[] = {{1000, 3000, EM_CHUNK_XOR, xbuf, em_xor_enc_bytes(&e)},
+                           {4000, 8000, 2, hist, sizeof(hist)}};
+    fixed_chunks_t fc = {{&fc_ops}, cs, 2, 0};
+    em_block_writer_opts_t o = {.min_time_ms = 0, .max_time_ms = 10000, .no_fsync = true};
+    em_block_writer_t *w;
+    em_err_t err = {0};
+    cr_assert_eq(em_block_writer_new(dir, &o, &w, &err), EM_OK);
+    em_label_t lv[] = {{"__name__", "h"}};
+    em_labels_t ls = {lv, 1};
+    cr_assert_eq(em_block_writer_add_chunk_iter(w, &ls, &fc.it, &err), EM_OK, "%s", err.msg);
+    em_block_meta_t meta;
+    cr_assert_eq(em_block_writer_commit(w, &meta, &err), EM_OK, "%s", err.msg);
+    em_block_writer_free(w);
+    cr_assert_eq(meta.num_samples, 8);
+    cr_assert_eq(meta.num_float_samples, 3);
+    cr_assert_eq(meta.num_histogram_samples, 5);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    cr_assert_eq(em_block_verify(b, &err), EM_OK, "%s", err.msg);
+    em_querier_t *q;
+    cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    em_matcher_t m;
+    em_series_set_t *ss = select1(q, EM_MATCH_EQ, "__name__", "h", &m);
+    cr_assert_eq(em_series_set_next(ss), EM_OK);
+    em_sample_iter_t *it;
+    cr_assert_eq(em_series_set_samples(ss, &it), EM_OK);
+    int n = 0;
+    while (em_sample_iter_next(it) == EM_OK)
+        n++;
+    cr_assert_eq(n, 3, "only the float samples are returned");
+    em_sample_iter_free(it);
+    em_chunk_iter_t *ci;
+    cr_assert_eq(em_series_set_chunks(ss, &ci), EM_OK);
+    cr_assert_eq(em_chunk_iter_next(ci), EM_OK);
+    cr_assert_eq(em_chunk_iter_next(ci), EM_OK);
+    em_chunk_ref_t c;
+    em_chunk_iter_at(ci, &c);
+    cr_assert_eq(c.encoding, 2);
+    cr_assert(c.len == sizeof(hist) && memcmp(c.data, hist, sizeof(hist)) == 0,
+              "histogram chunk copied as is");
+    cr_assert_eq(em_chunk_iter_next(ci), EM_DONE);
+    em_chunk_iter_free(ci);
+    em_series_set_close(ss);
+    em_matcher_fini(&m);
+    em_querier_close(q);
+    em_block_release(b);
+    em_block_meta_fini(&meta);
+    em_test_rmdir(dir);
+}
+
+/* Regression: em_block_delete on a block that no querier had touched yet found no series (the index
+ * tables were not loaded), so the db's deletes did nothing. */
+Test(engine_block, delete_on_a_freshly_opened_block_finds_its_series)
+{
+    rng_state = 11;
+    char dir[256];
+    em_test_tmpdir(dir, sizeof(dir), "block");
+    tseries_t *s = make_series(6, 50, 0);
+    em_block_meta_t meta;
+    write_block(dir, s, 6, 0, 1000000, &meta, 0);
+    em_block_t *b = open_block(dir, &meta.ulid);
+    em_matcher_t m;
+    em_matcher_init(&m, EM_MATCH_EQ, "__name__", "m2", NULL);
+    const em_matcher_t *ms[] = {&m};
+    em_err_t err = {0};
+    cr_assert_eq(em_block_delete(b, 0, 1000000, ms, 1, &err), EM_OK, "%s", err.msg);
+    cr_assert_eq(em_block_num_tombstones(b), 2);
+    em_querier_t *q;
+    cr_assert_eq(em_block_querier(b, INT64_MIN, INT64_MAX, &q, NULL), EM_OK);
+    const em_matcher_t *ms2[] = {&m};
+    em_series_set_t *ss;
+    cr_assert_eq(em_querier_select(q, true, NULL, ms2, 1, &ss, NULL), EM_OK);
+    cr_assert_eq(em_series_set_next(ss), EM_DONE, "deleted series still returned");
+    em_series_set_close(ss);
+    em_querier_close(q);
+    em_matcher_fini(&m);
+    em_block_release(b);
+    em_block_meta_fini(&meta);
+    free_series(s, 6);
+    em_test_rmdir(dir);
+}

@@ -84,9 +84,11 @@ static bool same_matching(const em_vector_matching_t *a, const em_vector_matchin
 {
     if (!a || !b)
         return !a && !b;
-    return a->card == b->card && a->on == b->on && same_strs(a->labels, a->n_labels, b->labels, b->n_labels) &&
-           same_strs(a->include, a->n_include, b->include, b->n_include) && a->has_fill_lhs == b->has_fill_lhs &&
-           a->has_fill_rhs == b->has_fill_rhs && (!a->has_fill_lhs || a->fill_lhs == b->fill_lhs) &&
+    return a->card == b->card && a->on == b->on &&
+           same_strs(a->labels, a->n_labels, b->labels, b->n_labels) &&
+           same_strs(a->include, a->n_include, b->include, b->n_include) &&
+           a->has_fill_lhs == b->has_fill_lhs && a->has_fill_rhs == b->has_fill_rhs &&
+           (!a->has_fill_lhs || a->fill_lhs == b->fill_lhs) &&
            (!a->has_fill_rhs || a->fill_rhs == b->fill_rhs);
 }
 
@@ -131,15 +133,16 @@ static bool same_tree(const em_node_t *a, const em_node_t *b)
     case EM_NODE_STEP_INVARIANT:
         return same_tree(a->paren.expr, b->paren.expr);
     case EM_NODE_DURATION:
-        return a->dur.op == b->dur.op && a->dur.wrapped == b->dur.wrapped && same_opt(a->dur.lhs, b->dur.lhs) &&
-               same_opt(a->dur.rhs, b->dur.rhs);
+        return a->dur.op == b->dur.op && a->dur.wrapped == b->dur.wrapped &&
+               same_opt(a->dur.lhs, b->dur.lhs) && same_opt(a->dur.rhs, b->dur.rhs);
     }
     return false;
 }
 
 Test(query_parse, table_has_enough_cases)
 {
-    size_t n = sizeof(valid_cases) / sizeof(valid_cases[0]) + sizeof(invalid_cases) / sizeof(invalid_cases[0]);
+    size_t n =
+        sizeof(valid_cases) / sizeof(valid_cases[0]) + sizeof(invalid_cases) / sizeof(invalid_cases[0]);
     cr_assert_geq(n, 150, "only %zu cases", n);
 }
 
@@ -286,7 +289,8 @@ Test(query_parse, negative_literals_fold_but_parenthesised_ones_do_not)
 Test(query_parse, selector_keeps_matchers_and_appends_the_name)
 {
     fixture_t f;
-    const em_node_t *n = must_parse(&f, "http_requests_total{job=\"api\",code=~\"5..\"} offset -5m @ 100.5", 0);
+    const em_node_t *n =
+        must_parse(&f, "http_requests_total{job=\"api\",code=~\"5..\"} offset -5m @ 100.5", 0);
     cr_assert_eq(n->kind, EM_NODE_VECTOR_SEL);
     cr_assert_str_eq(n->vs.name, "http_requests_total");
     cr_assert_eq(n->vs.n_matchers, 3);
@@ -385,10 +389,10 @@ Test(query_parse, node_types_follow_prometheus)
         const char *in;
         em_vtype_t t;
     } cases[] = {
-        {"1", EM_VTYPE_SCALAR},        {"1 + 1", EM_VTYPE_SCALAR},       {"x + 1", EM_VTYPE_VECTOR},
-        {"x[5m]", EM_VTYPE_MATRIX},    {"x[5m:]", EM_VTYPE_MATRIX},      {"\"s\"", EM_VTYPE_STRING},
-        {"time()", EM_VTYPE_SCALAR},   {"scalar(x)", EM_VTYPE_SCALAR},   {"-(x)", EM_VTYPE_VECTOR},
-        {"(1)", EM_VTYPE_SCALAR},      {"sum(x)", EM_VTYPE_VECTOR},      {"rate(x[1m])", EM_VTYPE_VECTOR},
+        {"1", EM_VTYPE_SCALAR},      {"1 + 1", EM_VTYPE_SCALAR},     {"x + 1", EM_VTYPE_VECTOR},
+        {"x[5m]", EM_VTYPE_MATRIX},  {"x[5m:]", EM_VTYPE_MATRIX},    {"\"s\"", EM_VTYPE_STRING},
+        {"time()", EM_VTYPE_SCALAR}, {"scalar(x)", EM_VTYPE_SCALAR}, {"-(x)", EM_VTYPE_VECTOR},
+        {"(1)", EM_VTYPE_SCALAR},    {"sum(x)", EM_VTYPE_VECTOR},    {"rate(x[1m])", EM_VTYPE_VECTOR},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fixture_t f;
@@ -396,6 +400,17 @@ Test(query_parse, node_types_follow_prometheus)
         cr_expect_eq(em_node_type(n), cases[i].t, "%s", cases[i].in);
         done(&f);
     }
+}
+
+Test(query_parse, empty_info_selector_prints_as_braces)
+{
+    /* Regression (found by fuzzing): info(x, {}) printed as "info(x, )", which does not parse. */
+    fixture_t f;
+    const em_node_t *n = must_parse(&f, "info(x, {})", ALL);
+    char *s = format(n);
+    cr_assert_str_eq(s, "info(x, {})");
+    free(s);
+    done(&f);
 }
 
 Test(query_parse, every_function_is_in_the_table_with_its_id)
@@ -469,8 +484,8 @@ Test(query_parse, positions_count_lines_and_bytes)
 
 Test(query_parse, selector_parser_accepts_what_match_params_use)
 {
-    static const char *ok[] = {"up", "up{job=\"x\"}", "{__name__=~\"a.*\"}", "{}", "{\"a.b\"}", "sum",
-                               "foo{__name__=\"bar\"}"};
+    static const char *ok[] = {"up",        "up{job=\"x\"}", "{__name__=~\"a.*\"}",  "{}",
+                               "{\"a.b\"}", "sum",           "foo{__name__=\"bar\"}"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         em_arena_t a;
         em_arena_init(&a);
@@ -509,16 +524,17 @@ Test(query_parse, selector_parser_accepts_what_match_params_use)
 Test(query_parse, pretty_splits_long_expressions_like_prometheus)
 {
     fixture_t f;
-    const em_node_t *n =
-        must_parse(&f,
-                   "sum by (job) (rate(http_requests_total{job=\"apiserver\",code=~\"5..\"}[5m])) / sum by (job) "
-                   "(rate(http_requests_total{job=\"apiserver\"}[5m]))",
-                   0);
+    const em_node_t *n = must_parse(
+        &f,
+        "sum by (job) (rate(http_requests_total{job=\"apiserver\",code=~\"5..\"}[5m])) / sum by (job) "
+        "(rate(http_requests_total{job=\"apiserver\"}[5m]))",
+        0);
     em_buf_t b = EM_BUF_INIT;
     em_promql_pretty(n, &b);
-    cr_assert_str_eq(b.data, "  sum by (job) (rate(http_requests_total{code=~\"5..\",job=\"apiserver\"}[5m]))\n"
-                             "/\n"
-                             "  sum by (job) (rate(http_requests_total{job=\"apiserver\"}[5m]))");
+    cr_assert_str_eq(b.data,
+                     "  sum by (job) (rate(http_requests_total{code=~\"5..\",job=\"apiserver\"}[5m]))\n"
+                     "/\n"
+                     "  sum by (job) (rate(http_requests_total{job=\"apiserver\"}[5m]))");
     em_buf_fini(&b);
     done(&f);
     n = must_parse(&f, "sum(x)", 0);
