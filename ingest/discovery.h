@@ -53,6 +53,7 @@ typedef struct em_discovery em_discovery_t;
 /* A discoverer for the job's static_configs and file_sd_configs. Files are not read until the first
  * em_discovery_refresh. Never returns NULL. Thread: any. */
 em_discovery_t *em_discovery_new(const em_scrape_config_t *sc);
+/* NULL allowed. Thread: owner. */
 void em_discovery_free(em_discovery_t *d);
 
 /* Re-check the files when a second has passed since the last check (or 'force'), re-read those that

@@ -91,7 +91,7 @@ int em_scrape_manager_apply(em_scrape_manager_t *m, const em_config_t *cfg);
 /* Stop scraping: cancel transfers, append stale markers for every target's series, wait for every batch
  * to complete, stop the thread. Idempotent. Thread: any but the scrape thread. */
 void em_scrape_manager_stop(em_scrape_manager_t *m);
-/* Stop (if needed) and free. NULL allowed. */
+/* Stop (if needed) and free. NULL allowed. Thread: any but the scrape thread. */
 void em_scrape_manager_free(em_scrape_manager_t *m);
 
 /* Which targets /api/v1/targets lists. */

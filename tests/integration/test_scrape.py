@@ -363,11 +363,11 @@ class ScrapeClientFeatures(harness.TempDirTestCase):
             job("limited", "/plain", "    sample_limit: 1\n"),
             job("slow", "/slow"),
             job("bad", "/bad"),
-            job("tls", "/plain", f"    tls_config: {{ca_file: {crt}, cert_file: {crt}, key_file: {key}}}\n",
+            job("tls", "/tls", f"    tls_config: {{ca_file: {crt}, cert_file: {crt}, key_file: {key}}}\n",
                 port=q, scheme="https"),
-            job("tls_insecure", "/plain", f"    tls_config: {{insecure_skip_verify: true, cert_file: {crt}, "
+            job("tls_insecure", "/tls", f"    tls_config: {{insecure_skip_verify: true, cert_file: {crt}, "
                                           f"key_file: {key}}}\n", port=q, scheme="https"),
-            job("tls_unknown_ca", "/plain", f"    tls_config: {{cert_file: {crt}, key_file: {key}}}\n",
+            job("tls_unknown_ca", "/tls", f"    tls_config: {{cert_file: {crt}, key_file: {key}}}\n",
                 port=q, scheme="https"),
         ])
         e = self.start_ember(config=cfg).wait_ready()
