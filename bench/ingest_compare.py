@@ -82,12 +82,16 @@ def main():
         for name in ("ember", "prometheus"):
             tmp = tempfile.mkdtemp(prefix=f"ember-ingest-{name}-")
             port = free_port()
+            # Both servers get the same configuration without scrape jobs: a self-scrape at start-up
+            # would move the head's newest time to now, and the generator's first samples (an hour of
+            # history) would then be out of bounds, in either server.
+            cfg = os.path.join(tmp, "config.yml")
+            with open(cfg, "w") as f:
+                f.write("global:\n  scrape_interval: 1h\n")
             if name == "ember":
-                argv = [EMBER, f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={tmp}/data"]
+                argv = [EMBER, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
+                        f"--storage.tsdb.path={tmp}/data"]
             else:
-                cfg = os.path.join(tmp, "prometheus.yml")
-                with open(cfg, "w") as f:
-                    f.write("global:\n  scrape_interval: 1h\n")
                 argv = [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
                         f"--storage.tsdb.path={tmp}/data", "--web.enable-remote-write-receiver"]
             r = run(name, argv, port, a, tmp)

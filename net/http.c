@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,10 @@ typedef struct loop_thread {
     h2o_multithread_receiver_t stop_receiver;
     h2o_multithread_message_t stop_msg;
     bool stop_requested;      /* Thread: loop */
+    sem_t *ready;             /* posted once the loop's h2o objects exist (loop_init) */
+    sem_t stopped;            /* posted by the loop when it has stopped serving */
+    sem_t teardown;           /* posted by em_http_server_free: release the loop's h2o objects */
+    bool running;             /* the thread exists and has not been joined */
 } loop_thread_t;
 
 struct em_http_server {
@@ -868,9 +873,51 @@ static bool loop_idle(loop_thread_t *t)
     return h2o_linklist_is_empty(&t->ctx.http1._conns) && h2o_linklist_is_empty(&t->ctx.http2._conns);
 }
 
+/* Create the loop's h2o objects on the loop's own thread. h2o keeps a per-thread recycling allocator for
+ * socket buffers (h2o_socket_buffer_prototype is thread-local) and every socket remembers the allocator of
+ * the thread that created it: a loop whose sockets (its listener, the message queue's pipe) were created
+ * by another thread would allocate and free through that thread's list, racing any other loop doing the
+ * same, which corrupts the list and crashes under load. Thread: loop, once. */
+static void loop_init(loop_thread_t *t)
+{
+    em_http_server_t *s = t->s;
+    t->loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, t->loop, &s->conf);
+    t->accept.ctx = &t->ctx;
+    t->accept.hosts = s->conf.hosts;
+    t->accept.ssl_ctx = s->ssl_ctx;
+    h2o_multithread_register_receiver(t->ctx.queue, &t->job_receiver, on_job_messages);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->stream_receiver, on_stream_messages);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->stop_receiver, on_stop_message);
+    t->listener = h2o_evloop_socket_create(t->loop, t->fd, H2O_SOCKET_FLAG_DONT_READ);
+    t->listener->data = t;
+    update_listening(t);
+}
+
+static void drain_late_messages(loop_thread_t *t);
+static void drain_timeouts(h2o_context_t *ctx);
+
+/* Release the loop's h2o objects. Thread: loop, after it stopped and no work can post to it. */
+static void loop_teardown(loop_thread_t *t)
+{
+    if (t->listener)
+        h2o_socket_close(t->listener);
+    drain_late_messages(t);
+    h2o_multithread_unregister_receiver(t->ctx.queue, &t->job_receiver);
+    h2o_multithread_unregister_receiver(t->ctx.queue, &t->stream_receiver);
+    h2o_multithread_unregister_receiver(t->ctx.queue, &t->stop_receiver);
+    drain_timeouts(&t->ctx);
+    h2o_context_dispose(&t->ctx);
+    /* Let the loop run once so sockets closed above are released. */
+    h2o_evloop_run(t->loop, 0);
+    h2o_evloop_destroy(t->loop);
+}
+
 static void *loop_main(void *arg)
 {
     loop_thread_t *t = arg;
+    loop_init(t);
+    sem_post(t->ready);
     int64_t stop_deadline = 0;
     while (true) {
         h2o_evloop_run(t->loop, 100);
@@ -883,6 +930,12 @@ static void *loop_main(void *arg)
             break;
     }
     atomic_fetch_sub(&t->s->loops_running, 1);
+    sem_post(&t->stopped);
+    /* The loop's objects are released on this thread (their buffers belong to its allocator), but only
+     * once work that may still post messages to the loop is over: em_http_server_free says when. */
+    while (sem_wait(&t->teardown) != 0)
+        ;
+    loop_teardown(t);
     return NULL;
 }
 
@@ -985,8 +1038,11 @@ int em_http_server_new(const em_http_opts_t *o, em_http_server_t **out, em_err_t
     atomic_init(&s->jobs_inflight, 0);
     atomic_init(&s->loops_running, 0);
     s->threads = em_calloc((size_t)s->n_threads, sizeof(loop_thread_t));
-    for (int i = 0; i < s->n_threads; i++)
+    for (int i = 0; i < s->n_threads; i++) {
         s->threads[i].fd = -1;
+        sem_init(&s->threads[i].stopped, 0, 0);
+        sem_init(&s->threads[i].teardown, 0, 0);
+    }
     if ((o->tls_cert_file || o->tls_cert_pem) && (rc = setup_tls(s, err)) != EM_OK)
         goto out;
     /* One listening socket, shared by every loop (each accepts from its own descriptor of it). Not
@@ -1046,30 +1102,31 @@ int em_http_server_port(const em_http_server_t *s)
 
 int em_http_server_start(em_http_server_t *s, em_err_t *err)
 {
+    sem_t ready;
+    sem_init(&ready, 0, 0);
+    int started = 0, rc = EM_OK;
     for (int i = 0; i < s->n_threads; i++) {
         loop_thread_t *t = &s->threads[i];
         t->s = s;
         t->idx = i;
-        t->loop = h2o_evloop_create();
-        h2o_context_init(&t->ctx, t->loop, &s->conf);
-        t->accept.ctx = &t->ctx;
-        t->accept.hosts = s->conf.hosts;
-        t->accept.ssl_ctx = s->ssl_ctx;
-        h2o_multithread_register_receiver(t->ctx.queue, &t->job_receiver, on_job_messages);
-        h2o_multithread_register_receiver(t->ctx.queue, &t->stream_receiver, on_stream_messages);
-        h2o_multithread_register_receiver(t->ctx.queue, &t->stop_receiver, on_stop_message);
-        t->listener = h2o_evloop_socket_create(t->loop, t->fd, H2O_SOCKET_FLAG_DONT_READ);
-        t->listener->data = t;
-        update_listening(t);
-    }
-    for (int i = 0; i < s->n_threads; i++) {
+        t->ready = &ready;
         atomic_fetch_add(&s->loops_running, 1);
-        if (pthread_create(&s->threads[i].th, NULL, loop_main, &s->threads[i]) != 0)
-            return em_err_set(err, EM_EIO, "cannot start HTTP thread");
-        pthread_setname_np(s->threads[i].th, "ember-http");
+        if (pthread_create(&t->th, NULL, loop_main, t) != 0) {
+            atomic_fetch_sub(&s->loops_running, 1);
+            rc = em_err_set(err, EM_EIO, "cannot start HTTP thread");
+            break;
+        }
+        pthread_setname_np(t->th, "ember-http");
+        t->running = true;
+        started++;
     }
-    s->started = true;
-    return EM_OK;
+    /* Every started loop has created its h2o objects before anyone may stop it or send it messages. */
+    for (int i = 0; i < started; i++)
+        while (sem_wait(&ready) != 0)
+            ;
+    sem_destroy(&ready);
+    s->started = started > 0; /* so that stop and free end the loops that did start */
+    return rc;
 }
 
 void em_http_server_stop(em_http_server_t *s, int64_t timeout_ms)
@@ -1080,7 +1137,9 @@ void em_http_server_stop(em_http_server_t *s, int64_t timeout_ms)
     for (int i = 0; i < s->n_threads; i++)
         h2o_multithread_send_message(&s->threads[i].stop_receiver, &s->threads[i].stop_msg);
     for (int i = 0; i < s->n_threads; i++)
-        pthread_join(s->threads[i].th, NULL);
+        if (s->threads[i].running)
+            while (sem_wait(&s->threads[i].stopped) != 0)
+                ;
     atomic_store(&s->loops_stopped, true);
     s->started = false;
 }
@@ -1138,21 +1197,15 @@ void em_http_server_free(em_http_server_t *s)
         em_http_server_stop(s, 10000);
     for (int i = 0; i < s->n_threads; i++) {
         loop_thread_t *t = &s->threads[i];
-        if (t->loop) {
-            if (t->listener)
-                h2o_socket_close(t->listener);
-            drain_late_messages(t);
-            h2o_multithread_unregister_receiver(t->ctx.queue, &t->job_receiver);
-            h2o_multithread_unregister_receiver(t->ctx.queue, &t->stream_receiver);
-            h2o_multithread_unregister_receiver(t->ctx.queue, &t->stop_receiver);
-            drain_timeouts(&t->ctx);
-            h2o_context_dispose(&t->ctx);
-            /* Let the loop run once so sockets closed above are released. */
-            h2o_evloop_run(t->loop, 0);
-            h2o_evloop_destroy(t->loop);
-        } else if (t->fd >= 0) {
+        if (t->running) {
+            sem_post(&t->teardown);
+            pthread_join(t->th, NULL);
+            t->running = false;
+        } else if (t->fd >= 0 && !t->loop) {
             close(t->fd);
         }
+        sem_destroy(&t->stopped);
+        sem_destroy(&t->teardown);
     }
     h2o_config_dispose(&s->conf);
     if (s->ssl_ctx)
