@@ -350,6 +350,20 @@ static em_matcher_t *new_matcher(parser_t *p, em_match_type_t type, const char *
     return m;
 }
 
+/* Room for one more element in an arena-backed array of n elements of 'size' bytes with capacity *cap:
+ * returns the array to use (a doubled copy when full; the old one stays in the arena). */
+static void *arena_reserve(parser_t *p, void *v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? *cap * 2 : 4;
+    void *nv = em_arena_alloc(p->a, nc * size);
+    if (n)
+        memcpy(nv, v, n * size);
+    *cap = nc;
+    return nv;
+}
+
 typedef struct mlist {
     em_matcher_t **v;
     size_t n, cap;
@@ -357,14 +371,7 @@ typedef struct mlist {
 
 static void mlist_push(parser_t *p, mlist_t *l, em_matcher_t *m)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        em_matcher_t **v = em_arena_alloc(p->a, cap * sizeof(*v));
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof(*v));
-        l->v = v;
-        l->cap = cap;
-    }
+    l->v = arena_reserve(p, l->v, l->n, &l->cap, sizeof(*l->v));
     l->v[l->n++] = m;
 }
 
@@ -466,14 +473,7 @@ typedef struct slist {
 
 static void slist_push(parser_t *p, slist_t *l, const char *s)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        const char **v = em_arena_alloc(p->a, cap * sizeof(*v));
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof(*v));
-        l->v = v;
-        l->cap = cap;
-    }
+    l->v = arena_reserve(p, l->v, l->n, &l->cap, sizeof(*l->v));
     l->v[l->n++] = s;
 }
 
@@ -1011,14 +1011,7 @@ typedef struct nlist {
 
 static void nlist_push(parser_t *p, nlist_t *l, em_node_t *e)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        em_node_t **v = em_arena_alloc(p->a, cap * sizeof(*v));
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof(*v));
-        l->v = v;
-        l->cap = cap;
-    }
+    l->v = arena_reserve(p, l->v, l->n, &l->cap, sizeof(*l->v));
     l->v[l->n++] = e;
 }
 
