@@ -84,9 +84,6 @@ def remote_read_all(e, start, end):
     return out
 
 
-# Without scrape jobs, ember stores only what a test sends it.
-NO_SCRAPE = "global:\n  scrape_interval: 15s\n"
-
 class BlocksTest(harness.TempDirTestCase):
     def send(self, e, series, per=4):
         """Remote-write all series, `per` samples of each at a time, in time order (a request spanning more
@@ -117,7 +114,8 @@ class BlocksTest(harness.TempDirTestCase):
     def test_blocks_cut_from_remote_written_data_are_read_by_promtool(self):
         if not PROMTOOL:
             self.skipTest("promtool is not installed (tools/install-deps.sh installs the prometheus package)")
-        e = self.start_ember(config=NO_SCRAPE, args=["--storage.tsdb.min-block-duration=5m", "--web.enable-admin-api"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE,
+                             args=["--storage.tsdb.min-block-duration=5m", "--web.enable-admin-api"]).wait_ready()
         series = series_data()
         self.send(e, series)
         # 40 minutes in the head cut into 5-minute blocks until it spans at most 7.5 minutes: [T0, T0+35m).
@@ -173,7 +171,7 @@ class BlocksTest(harness.TempDirTestCase):
                 for x in dirs + files:
                     os.chmod(os.path.join(root, x), 0o755 if x in dirs else 0o644)
                 os.chmod(root, 0o755)
-        e = self.start_ember(config=NO_SCRAPE, data_dir=data, args=["--web.enable-admin-api"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE, data_dir=data, args=["--web.enable-admin-api"]).wait_ready()
         text = e.get("/metrics").text
         self.assertEqual(metric(text, "ember_tsdb_blocks_loaded"), len(names))
         self.assertEqual(metric(text, "ember_blocks_corrupted_total") or 0, 0)
@@ -190,22 +188,22 @@ class BlocksTest(harness.TempDirTestCase):
         self.assertIsNone(same(want, parse_dump(out.stdout)))
 
     def test_a_corrupt_block_is_skipped_and_counted_and_the_rest_served(self):
-        e = self.start_ember(config=NO_SCRAPE, args=["--storage.tsdb.min-block-duration=5m"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE, args=["--storage.tsdb.min-block-duration=5m"]).wait_ready()
         self.send(e, series_data(n_series=4, minutes=20))
         wait_for(lambda: self.max_block_time(e.data_dir) is not None, timeout=60, what="a block")
         self.assertEqual(e.stop(), 0)
         names = sorted(n for n in os.listdir(e.data_dir) if ULID_RE.match(n))
         with open(os.path.join(e.data_dir, names[0], "index"), "r+b") as f:
             f.truncate(100)
-        e2 = self.start_ember(config=NO_SCRAPE, data_dir=e.data_dir).wait_ready()
+        e2 = self.start_ember(config=harness.NO_SCRAPE, data_dir=e.data_dir).wait_ready()
         text = e2.get("/metrics").text
         self.assertEqual(metric(text, "ember_blocks_corrupted_total"), 1)
         self.assertEqual(metric(text, "ember_tsdb_blocks_loaded"), len(names) - 1)
         self.assertIn("Skipping a block that cannot be opened", e2.output())
 
     def test_second_server_on_the_same_directory_is_refused_by_the_lock(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
-        e2 = self.start_ember(config=NO_SCRAPE, data_dir=e.data_dir)
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
+        e2 = self.start_ember(config=harness.NO_SCRAPE, data_dir=e.data_dir)
         wait_for(lambda: not e2.alive(), timeout=30, what="the second server to exit")
         self.assertNotEqual(e2.proc.returncode, 0)
         self.assertIn("lock DB directory", e2.output())
@@ -213,7 +211,7 @@ class BlocksTest(harness.TempDirTestCase):
         self.assertEqual(e.get("/-/ready").status_code, 200)
 
     def test_admin_api_is_refused_without_the_flag_as_prometheus_does(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         for path in ("delete_series?match[]=up", "clean_tombstones", "snapshot"):
             r = e.post("/api/v1/admin/tsdb/" + path)
             self.assertEqual(r.status_code, 500, path)
@@ -222,7 +220,7 @@ class BlocksTest(harness.TempDirTestCase):
         self.assertEqual(e.post("/api/v1/admin/foo").status_code, 404)
 
     def test_admin_api_errors_match_prometheus(self):
-        e = self.start_ember(config=NO_SCRAPE, args=["--web.enable-admin-api"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE, args=["--web.enable-admin-api"]).wait_ready()
         r = e.post("/api/v1/admin/tsdb/delete_series")
         self.assertEqual(r.status_code, 400)
         self.assertEqual(r.json()["error"], "no match[] parameter provided")
@@ -241,7 +239,7 @@ class BlocksTest(harness.TempDirTestCase):
                                             'strconv.ParseBool: parsing "maybe": invalid syntax')
 
     def test_status_tsdb_has_prometheus_shape(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         self.send(e, series_data(n_series=6, minutes=1), per=4)
         d = e.get("/api/v1/status/tsdb").json()
         self.assertEqual(d["status"], "success")

@@ -40,8 +40,6 @@ V3_DIFFERENCES = [
     r'label_(replace|join)\(demo_num_cpus, "~invalid", [^:]*\)',
 ]
 
-NO_SCRAPE = "global:\n  scrape_interval: 15s\n"
-
 PROM_CFG = """global:
   scrape_interval: 5s
 scrape_configs:{jobs}
@@ -82,7 +80,7 @@ class ComplianceTest(harness.TempDirTestCase):
         if not os.path.isdir(COMPLIANCE) or not os.path.exists(PROMETHEUS):
             print("SKIPPED: needs ../shared/conformance/compliance and Debian's prometheus", file=sys.stderr)
             return
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         emu = harness.Process(["/usr/bin/python3", os.path.join(COMPLIANCE, "demo_service.py"),
                                "10000", "10001", "10002"], os.path.join(self.tmp, "demo.log"))
         self.procs.append(emu)

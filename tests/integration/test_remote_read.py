@@ -14,9 +14,6 @@ import harness  # noqa: E402
 import promwire as pw  # noqa: E402
 from harness import wait_for  # noqa: E402
 
-# Without a configuration ember scrapes itself; these tests count and match every series it holds.
-NO_SCRAPE = "global:\n  scrape_interval: 1m\n"
-
 NOW = (int(time.time()) // 60) * 60 * 1000  # a whole minute, so PromQL steps land on round times
 START = NOW - 20 * 60 * 1000  # inside what the head accepts
 STEP = 1000
@@ -133,7 +130,7 @@ QUERIES = [
 
 class RemoteReadTest(harness.TempDirTestCase):
     def test_both_response_types_return_exactly_what_was_written(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         data = make_data()
         write_all(e, data)
         queries = [(start, end, ms, None) for ms, start, end in QUERIES]
@@ -156,7 +153,7 @@ class RemoteReadTest(harness.TempDirTestCase):
         self.assertEqual(samples_answer(read(e, hinted, [7, pw.SAMPLES, pw.STREAMED_XOR_CHUNKS])), want)
 
     def test_errors_have_prometheus_status_codes_and_texts(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         write_all(e, make_data())
         q = [(START, NOW, [(pw.EQ, "__name__", "rr_metric")], None)]
         r = read(e, q, [5, 9])
@@ -172,7 +169,7 @@ class RemoteReadTest(harness.TempDirTestCase):
         self.assertTrue(e.alive())
 
     def test_sample_limit_applies_to_samples_per_query_not_to_streams(self):
-        e = self.start_ember(config=NO_SCRAPE, args=["--storage.remote.read-sample-limit=250"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE, args=["--storage.remote.read-sample-limit=250"]).wait_ready()
         data = make_data()
         write_all(e, data)
         big = [(START, NOW, [(pw.EQ, "__name__", "rr_metric"), (pw.EQ, "job", "b")], None)]  # 300 samples
@@ -187,7 +184,7 @@ class RemoteReadTest(harness.TempDirTestCase):
         self.assertEqual(got, [expected(data, big[0][2], START, NOW)])
 
     def test_frames_respect_max_bytes_in_frame(self):
-        e = self.start_ember(config=NO_SCRAPE, args=["--storage.remote.read-max-bytes-in-frame=400"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE, args=["--storage.remote.read-max-bytes-in-frame=400"]).wait_ready()
         data = make_data()
         write_all(e, data)
         q = [(START, NOW, [(pw.RE, "__name__", "rr_.*")], None)]
@@ -229,7 +226,7 @@ class RemoteReadTest(harness.TempDirTestCase):
         import socket
         import subprocess
         rnd = random.Random(42)
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         data = {L("rr_big", i=f"{i:04d}", job="big"): [(START + k * 15000, rnd.uniform(-1e6, 1e6)) for k in range(60)]
                 for i in range(1000)}
         write_all(e, data)
@@ -321,7 +318,7 @@ class RealPrometheusReadTest(harness.TempDirTestCase):
         prom = shutil.which("prometheus") or "/usr/bin/prometheus"
         if not os.path.exists(prom):
             self.skipTest("Debian's prometheus is not installed (tools/install-deps.sh installs it)")
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         data = make_data()
         write_all(e, data)
         pport = harness.free_port()

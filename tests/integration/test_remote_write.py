@@ -15,9 +15,6 @@ import signal  # noqa: E402,F401
 import promwire  # noqa: E402
 from harness import wait_for  # noqa: E402
 
-# Without a configuration ember scrapes itself; these tests count and match every series it holds.
-NO_SCRAPE = "global:\n  scrape_interval: 1m\n"
-
 
 def metric(text, name):
     """The value of a metric, summed over its label sets; None when absent."""
@@ -29,9 +26,6 @@ def L(name, **labels):
     return [("__name__", name)] + sorted(labels.items())
 
 
-# Without scrape jobs, every sample the head appends came through remote write.
-NO_SCRAPE = "global:\n  scrape_interval: 15s\n"
-
 class RemoteWriteTest(harness.TempDirTestCase):
     def post(self, e, series, metadata=(), raw=None, headers=None):
         body = raw if raw is not None else promwire.snappy(promwire.write_request(series, metadata))
@@ -41,7 +35,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         return metric(e.get("/metrics").text, "ember_head_samples_appended_total")
 
     def test_valid_request_is_stored_and_acknowledged_with_204(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         now = int(time.time() * 1000)
         series = [(L("rw_test", job="a", i=str(i)), [(now + k * 1000, float(k)) for k in range(5)]) for i in range(100)]
         r = self.post(e, series, metadata=[(1, "rw_test", "A test counter.", "")])
@@ -59,7 +53,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         self.assertEqual(self.appended(e), 501, "counted as accepted, stored once")
 
     def test_out_of_order_sample_answers_400_naming_series_but_stores_the_rest(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         now = int(time.time() * 1000)
         self.assertEqual(self.post(e, [(L("ooo", job="a"), [(now, 1.0)])]).status_code, 204)
         r = self.post(e, [(L("ooo", job="a"), [(now - 1000, 2.0)]),
@@ -76,7 +70,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         self.assertIn('ember_head_samples_rejected_total{reason="duplicate"} 1', text)
 
     def test_invalid_labels_answer_400_naming_the_series(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         now = int(time.time() * 1000)
         cases = [
             ([("job", "a")], "__name__"),  # no metric name
@@ -91,7 +85,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         self.assertEqual(self.appended(e), len(cases), "the valid series of each request are stored")
 
     def test_malformed_and_oversized_bodies(self):
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         self.assertEqual(self.post(e, None, raw=b"\x10garbage").status_code, 400, "bad snappy")
         self.assertEqual(self.post(e, None, raw=promwire.snappy(b"\x0a\xff\xff\x01")).status_code, 400)
         self.assertEqual(self.post(e, None, raw=b"").status_code, 400, "not even a snappy header")
@@ -105,7 +99,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         self.assertTrue(e.alive())
 
     def test_receiver_can_be_disabled(self):
-        e = self.start_ember(config=NO_SCRAPE, args=["--no-web.enable-remote-write-receiver"]).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE, args=["--no-web.enable-remote-write-receiver"]).wait_ready()
         r = self.post(e, [(L("x"), [(0, 1.0)])])
         self.assertEqual(r.status_code, 404)
         self.assertIn("--web.enable-remote-write-receiver", r.text)
@@ -128,7 +122,7 @@ class RealPrometheusTest(harness.TempDirTestCase):
         prom = shutil.which("prometheus") or "/usr/bin/prometheus"
         if not os.path.exists(prom):
             self.skipTest("Debian's prometheus is not installed (tools/install-deps.sh installs it)")
-        e = self.start_ember(config=NO_SCRAPE).wait_ready()
+        e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
         pport = harness.free_port()
         purl = f"http://127.0.0.1:{pport}"
         jobs = f"""
