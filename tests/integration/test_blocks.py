@@ -22,11 +22,6 @@ T0 = 1700000000000 - 1700000000000 % BLOCK_MS
 ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 
-def metric(text, name):
-    vals = re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$", text, re.M)
-    return sum(float(v) for v in vals) if vals else None
-
-
 def labels_str(labels):
     """Go's labels.String(), as promtool dump prints it."""
     return "{" + ", ".join(f'{n}="{v}"' for n, v in sorted(labels)) + "}"
@@ -122,7 +117,7 @@ class BlocksTest(harness.TempDirTestCase):
         cut_end = T0 + 35 * 60 * 1000
 
         def cut():
-            return metric(e.get("/metrics").text, "ember_tsdb_head_truncations_total") and \
+            return harness.metric(e.get("/metrics").text, "ember_tsdb_head_truncations_total") and \
                 self.max_block_time(e.data_dir) == cut_end
         wait_for(cut, timeout=60, what="blocks cut from the head")
         snap = wait_for(lambda: (lambda d: d if self.max_block_time(d) == cut_end else None)(self.snapshot(e)),
@@ -173,8 +168,8 @@ class BlocksTest(harness.TempDirTestCase):
                 os.chmod(root, 0o755)
         e = self.start_ember(config=harness.NO_SCRAPE, data_dir=data, args=["--web.enable-admin-api"]).wait_ready()
         text = e.get("/metrics").text
-        self.assertEqual(metric(text, "ember_tsdb_blocks_loaded"), len(names))
-        self.assertEqual(metric(text, "ember_blocks_corrupted_total") or 0, 0)
+        self.assertEqual(harness.metric(text, "ember_tsdb_blocks_loaded"), len(names))
+        self.assertEqual(harness.metric(text, "ember_blocks_corrupted_total") or 0, 0)
         with gzip.open(os.path.join(src, "expected-dump.txt.gz"), "rt") as f:
             want = parse_dump(f.read())
         # Served through remote read exactly as promtool dumps Prometheus's own blocks.
@@ -197,8 +192,8 @@ class BlocksTest(harness.TempDirTestCase):
             f.truncate(100)
         e2 = self.start_ember(config=harness.NO_SCRAPE, data_dir=e.data_dir).wait_ready()
         text = e2.get("/metrics").text
-        self.assertEqual(metric(text, "ember_blocks_corrupted_total"), 1)
-        self.assertEqual(metric(text, "ember_tsdb_blocks_loaded"), len(names) - 1)
+        self.assertEqual(harness.metric(text, "ember_blocks_corrupted_total"), 1)
+        self.assertEqual(harness.metric(text, "ember_tsdb_blocks_loaded"), len(names) - 1)
         self.assertIn("Skipping a block that cannot be opened", e2.output())
 
     def test_second_server_on_the_same_directory_is_refused_by_the_lock(self):

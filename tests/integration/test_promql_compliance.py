@@ -107,9 +107,8 @@ class ComplianceTest(harness.TempDirTestCase):
 
         def drained():
             text = harness.requests.get(purl + "/metrics", timeout=5).text
-            sent = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_total\S* (\S+)$", text, re.M))
-            pending = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_pending\S* (\S+)$",
-                                                       text, re.M))
+            sent = harness.metric(text, "prometheus_remote_storage_samples_total") or 0
+            pending = harness.metric(text, "prometheus_remote_storage_samples_pending") or 0
             stable = sent == last[0] and pending == 0
             last[0] = sent
             return stable
@@ -117,8 +116,7 @@ class ComplianceTest(harness.TempDirTestCase):
         harness.wait_for(drained, 60, interval=2, what="Prometheus's remote-write queue to drain")
 
         metrics = harness.requests.get(purl + "/metrics", timeout=5).text
-        failed = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_failed_total\S* (\S+)$",
-                                                  metrics, re.M))
+        failed = harness.metric(metrics, "prometheus_remote_storage_samples_failed_total") or 0
         self.assertEqual(failed, 0, "ember took every sample Prometheus sent")
 
         end = int(freeze) - 30

@@ -16,12 +16,6 @@ import promwire  # noqa: E402
 from harness import wait_for  # noqa: E402
 
 
-def metric(text, name):
-    """The value of a metric, summed over its label sets; None when absent."""
-    vals = re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$", text, re.M)
-    return sum(float(v) for v in vals) if vals else None
-
-
 def L(name, **labels):
     return [("__name__", name)] + sorted(labels.items())
 
@@ -32,7 +26,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         return e.post("/api/v1/write", data=body, headers=headers or promwire.HEADERS)
 
     def appended(self, e):
-        return metric(e.get("/metrics").text, "ember_head_samples_appended_total")
+        return harness.metric(e.get("/metrics").text, "ember_head_samples_appended_total")
 
     def test_valid_request_is_stored_and_acknowledged_with_204(self):
         e = self.start_ember(config=harness.NO_SCRAPE).wait_ready()
@@ -42,7 +36,7 @@ class RemoteWriteTest(harness.TempDirTestCase):
         self.assertEqual(r.status_code, 204, r.text)
         self.assertEqual(self.appended(e), 500)
         text = e.get("/metrics").text
-        self.assertEqual(metric(text, "ember_head_series"), 100)
+        self.assertEqual(harness.metric(text, "ember_head_series"), 100)
         md = e.get("/api/v1/metadata", params={"metric": "rw_test"}).json()
         self.assertEqual(md["data"], {"rw_test": [{"type": "counter", "help": "A test counter.", "unit": ""}]})
         # An exact duplicate of a series' newest sample is accepted silently, as Prometheus does (older
@@ -140,7 +134,7 @@ class RealPrometheusTest(harness.TempDirTestCase):
         self.procs.append(p)
 
         def prom_metric(name):
-            return metric(harness.requests.get(purl + "/metrics", timeout=5).text, name)
+            return harness.metric(harness.requests.get(purl + "/metrics", timeout=5).text, name)
 
         wait_for(lambda: (prom_metric("prometheus_remote_storage_samples_total") or 0) > 5000, 120,
                  what="Prometheus to send 5000 samples")
@@ -164,13 +158,13 @@ class RealPrometheusTest(harness.TempDirTestCase):
                      "prometheus_remote_storage_samples_dropped_total"):
             self.assertEqual(prom_metric(name) or 0, 0, name)
         text = e.get("/metrics").text
-        received = metric(text, "ember_remote_write_samples_received_total")
-        appended = metric(text, "ember_head_samples_appended_total")
+        received = harness.metric(text, "ember_remote_write_samples_received_total")
+        appended = harness.metric(text, "ember_head_samples_appended_total")
         self.assertEqual(received, sent, "ember received every sample Prometheus sent")
         rejected = sum(float(v) for v in re.findall(r'^ember_head_samples_rejected_total\{[^}]*\} (\S+)$', text, re.M))
         self.assertEqual(rejected, 0, "Prometheus sends each series in order")
         self.assertEqual(appended, received, "every received sample is stored")
-        self.assertGreater(metric(text, "ember_head_series"), 100)
+        self.assertGreater(harness.metric(text, "ember_head_series"), 100)
 
 
 if __name__ == "__main__":

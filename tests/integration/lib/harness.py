@@ -5,6 +5,7 @@ Every server started here is stopped when the test ends, and every wait is bound
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,12 @@ SOURCE_DIR = os.environ.get("EMBER_SOURCE_DIR", os.path.abspath(os.path.join(os.
 # A configuration without scrape jobs: without one, ember scrapes itself, and tests that count or match
 # every series it holds would see its own metrics too.
 NO_SCRAPE = "global:\n  scrape_interval: 15s\n"
+
+
+def metric(text, name):
+    """The value of a metric in an exposition page, summed over its label sets; None when absent."""
+    vals = re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$", text, re.M)
+    return sum(float(v) for v in vals) if vals else None
 
 
 def free_port():
