@@ -739,7 +739,7 @@ static void xsi_free(em_sample_iter_t *self)
     free(self);
 }
 
-static const em_sample_iter_ops_t xsi_ops = {xsi_next, xsi_seek, xsi_at, xsi_free};
+static const em_sample_iter_ops_t xsi_ops = {xsi_next, xsi_seek, xsi_at, xsi_free, NULL};
 
 em_sample_iter_t *em_xor_sample_iter_new(const uint8_t *data, size_t len, size_t n_samples, int64_t mint_ms,
                                          int64_t maxt_ms)

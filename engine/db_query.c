@@ -59,6 +59,11 @@ static void ti_at(const em_sample_iter_t *it, int64_t *t_ms, double *v)
     em_sample_iter_at(t->in, t_ms, v);
 }
 
+static int64_t ti_at_st(const em_sample_iter_t *it)
+{
+    return em_sample_iter_at_st(((const tomb_iter_t *)it)->in);
+}
+
 static void ti_free(em_sample_iter_t *it)
 {
     tomb_iter_t *t = (tomb_iter_t *)it;
@@ -66,7 +71,7 @@ static void ti_free(em_sample_iter_t *it)
     free(t);
 }
 
-static const em_sample_iter_ops_t tomb_iter_ops = {ti_next, ti_seek, ti_at, ti_free};
+static const em_sample_iter_ops_t tomb_iter_ops = {ti_next, ti_seek, ti_at, ti_free, ti_at_st};
 
 typedef struct tomb_set {
     em_series_set_t super;

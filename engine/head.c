@@ -62,6 +62,7 @@ void em_batch_free(em_batch_t *b)
     em_arena_fini(&b->arena);
     free(b->series);
     free(b->samples);
+    free(b->sts);
     free(b->status);
     free(b->order);
     free(b->parts);
@@ -71,6 +72,8 @@ void em_batch_free(em_batch_t *b)
 void em_batch_reset(em_batch_t *b)
 {
     em_arena_reset(&b->arena);
+    if (b->sts)
+        memset(b->sts, 0, b->n_samples * sizeof(*b->sts));
     b->n_series = 0;
     b->n_samples = 0;
 }
@@ -95,12 +98,26 @@ void em_batch_add_sample(em_batch_t *b, int64_t t_ms, double v)
         size_t cap = b->cap_samples ? b->cap_samples * 2 : 256;
         b->samples = em_realloc(b->samples, cap * sizeof(*b->samples));
         b->status = em_realloc(b->status, cap);
+        if (b->sts)
+            b->sts = em_realloc(b->sts, cap * sizeof(*b->sts));
         b->cap_samples = cap;
     }
     b->samples[b->n_samples].t = t_ms;
     b->samples[b->n_samples].v = v;
+    if (b->sts)
+        b->sts[b->n_samples] = 0;
     b->n_samples++;
     b->series[b->n_series - 1].n++;
+}
+
+void em_batch_add_sample_st(em_batch_t *b, int64_t st_ms, int64_t t_ms, double v)
+{
+    em_batch_add_sample(b, t_ms, v);
+    if (st_ms == 0)
+        return;
+    if (!b->sts)
+        b->sts = em_calloc(b->cap_samples, sizeof(*b->sts));
+    b->sts[b->n_samples - 1] = st_ms;
 }
 
 size_t em_batch_n_series(const em_batch_t *b)
@@ -261,11 +278,12 @@ static void apply_batch_part(shard_t *s, part_t *p, uint64_t *cnt)
         }
         bs->ref = EM_REF_MAKE(s->id, se->ref);
         for (uint32_t i = bs->first; i < bs->first + bs->n; i++) {
-            em_sample_status_t st = series_append(s, se, b->samples[i].t, b->samples[i].v);
+            int64_t start = b->sts ? b->sts[i] : 0;
+            em_sample_status_t st = series_append(s, se, b->samples[i].t, b->samples[i].v, start);
             b->status[i] = (uint8_t)st;
             switch (st) {
             case EM_SAMPLE_OK:
-                wal_log_sample(s, se->ref, b->samples[i].t, b->samples[i].v);
+                wal_log_sample(s, se->ref, b->samples[i].t, b->samples[i].v, start);
                 if (b->samples[i].t < mint)
                     mint = b->samples[i].t;
                 if (b->samples[i].t > maxt)
@@ -615,6 +633,7 @@ void em_head_close(em_head_t *h)
         em_memindex_free(s->ix);
         em_buf_fini(&s->wal_series);
         em_buf_fini(&s->wal_samples);
+        em_buf_fini(&s->wal_sts);
         free(s->ring);
         free(s->wal_dir);
         pthread_mutex_destroy(&s->mu);

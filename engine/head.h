@@ -36,6 +36,12 @@
  * (em_wal_flush), so what a producer sees acknowledged survives a crash of the process. At start-up the
  * shards replay their WALs in parallel before em_head_open returns.
  *
+ * START TIMESTAMPS. A sample may carry a start timestamp (the time its counter started counting, as
+ * OpenTelemetry and Prometheus 3 define it; 0 means unknown). Few series have them, so they live beside
+ * the chunks: a series that gets one grows a sorted (t, st) log, published like the chunk list (the
+ * writer appends, a grown log is a new copy retired with call_rcu), written to the WAL with its sample
+ * and dropped with the chunks it belongs to. Readers see them through em_sample_iter_at_st.
+ *
  * REFS. A series ref is (shard << 32) | local, local refs start at 1 and are never reused; 0 is no ref.
  * Refs survive restarts (the WAL records them).
  */
@@ -110,6 +116,8 @@ void em_batch_reset(em_batch_t *b);
 uint32_t em_batch_add_series(em_batch_t *b, const em_labels_t *ls, bool copy, em_series_ref_t hint);
 /* Add a sample to the series started last. */
 void em_batch_add_sample(em_batch_t *b, int64_t t_ms, double v);
+/* The same with a start timestamp (0: unknown, as em_batch_add_sample). */
+void em_batch_add_sample_st(em_batch_t *b, int64_t st_ms, int64_t t_ms, double v);
 size_t em_batch_n_series(const em_batch_t *b);
 size_t em_batch_n_samples(const em_batch_t *b);
 /* After completion: */

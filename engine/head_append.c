@@ -237,6 +237,83 @@ static void free_rcu_obuf(struct rcu_head *h)
     free(p);
 }
 
+/* ---- start timestamps ---- */
+
+static size_t st_log_bytes(uint32_t cap)
+{
+    return sizeof(st_log_t) + cap * sizeof(st_entry_t);
+}
+
+static void free_rcu_sts(struct rcu_head *h)
+{
+    st_log_t *p = caa_container_of(h, st_log_t, rcu);
+    HEAD_RCU_CB_BEGIN(p);
+    free(p);
+}
+
+/* Publish 'nl' (may be NULL) in place of the series' log and retire the old one. */
+static void sts_replace(shard_t *s, hseries_t *se, st_log_t *nl)
+{
+    st_log_t *old = se->sts;
+    HEAD_PUBLISH(se->sts, nl);
+    if (nl)
+        atomic_fetch_add_explicit(&s->c.bytes, st_log_bytes(nl->cap), memory_order_relaxed);
+    if (old) {
+        atomic_fetch_sub_explicit(&s->c.bytes, st_log_bytes(old->cap), memory_order_relaxed);
+        HEAD_CALL_RCU(old, free_rcu_sts);
+    }
+}
+
+/* A log holding 'n' entries from 'e' with room for at least 'want'. */
+static st_log_t *sts_copy(const st_entry_t *e, uint32_t n, uint32_t want)
+{
+    uint32_t cap = 8;
+    while (cap < want)
+        cap *= 2;
+    st_log_t *l = em_malloc(st_log_bytes(cap));
+    l->cap = cap;
+    if (n)
+        memcpy(l->e, e, n * sizeof(st_entry_t));
+    atomic_init(&l->n, n);
+    return l;
+}
+
+/* Append (t, st). Call between publish_begin/end: readers take 'n' under the seqlock, so an entry is
+ * written before any reader can count it. */
+static void sts_append(shard_t *s, hseries_t *se, int64_t t, int64_t st)
+{
+    st_log_t *l = se->sts;
+    uint32_t n = l ? atomic_load_explicit(&l->n, memory_order_relaxed) : 0;
+    if (!l || n == l->cap) {
+        st_log_t *nl = sts_copy(l ? l->e : NULL, n, n + 1);
+        sts_replace(s, se, nl);
+        l = nl;
+    }
+    l->e[n] = (st_entry_t){t, st};
+    atomic_store_explicit(&l->n, n + 1, memory_order_relaxed);
+}
+
+/* Drop the entries of samples older than mint. Call between publish_begin/end. */
+static void sts_trim(shard_t *s, hseries_t *se, int64_t mint)
+{
+    st_log_t *l = se->sts;
+    if (!l)
+        return;
+    uint32_t n = atomic_load_explicit(&l->n, memory_order_relaxed), drop = 0;
+    while (drop < n && l->e[drop].t < mint)
+        drop++;
+    if (drop == 0)
+        return;
+    sts_replace(s, se, drop == n ? NULL : sts_copy(l->e + drop, n - drop, n - drop));
+}
+
+static bool sts_accepts(const hseries_t *se, int64_t t)
+{
+    const st_log_t *l = se->sts;
+    uint32_t n = l ? atomic_load_explicit(&l->n, memory_order_relaxed) : 0;
+    return n == 0 || l->e[n - 1].t < t;
+}
+
 /* Begin a writer's change of the published fields; readers retry while it lasts. */
 static inline void publish_begin(hseries_t *se)
 {
@@ -362,7 +439,7 @@ int64_t min_valid_time(shard_t *s)
     return mv;
 }
 
-em_sample_status_t series_append(shard_t *s, hseries_t *se, int64_t t, double v)
+em_sample_status_t series_append(shard_t *s, hseries_t *se, int64_t t, double v, int64_t st)
 {
     uint64_t vb = f64_bits(v);
     if (se->last_t != INT64_MIN) {
@@ -401,8 +478,19 @@ em_sample_status_t series_append(shard_t *s, hseries_t *se, int64_t t, double v)
     atomic_store_explicit(&se->max_t, t, memory_order_relaxed);
     se->last_t = t;
     se->last_v_bits = vb;
+    if (st != 0)
+        sts_append(s, se, t, st);
     publish_end(se);
     return EM_SAMPLE_OK;
+}
+
+void series_put_st(shard_t *s, hseries_t *se, int64_t t, int64_t st)
+{
+    if (st == 0 || t > se->last_t || !sts_accepts(se, t))
+        return;
+    publish_begin(se);
+    sts_append(s, se, t, st);
+    publish_end(se);
 }
 
 void series_import_chunk(shard_t *s, hseries_t *se, int64_t mint, int64_t maxt, uint16_t n, const uint8_t *data,
@@ -485,6 +573,7 @@ static bool series_truncate(shard_t *s, hseries_t *se, int64_t mint)
     bool empty = !se->closed && !se->open;
     int64_t new_min = se->closed ? se->closed->c[0]->mint : (se->open ? se->open_mint : INT64_MAX);
     atomic_store_explicit(&se->min_t, new_min, memory_order_relaxed);
+    sts_trim(s, se, new_min);
     if (empty)
         atomic_store_explicit(&se->max_t, INT64_MIN, memory_order_relaxed);
     publish_end(se);
@@ -559,6 +648,7 @@ void shard_free_all(shard_t *s)
             free(se->closed);
         }
         free(se->open);
+        free(se->sts);
         free(se);
     }
     free(s->table.slots);

@@ -46,6 +46,19 @@ typedef struct obuf {
     uint8_t data[];
 } obuf_t;
 
+/* The start timestamps of a series' samples that have one, in time order. The writer appends in place
+ * below 'cap' and publishes 'n' under the series' seqlock; a full log is replaced by a larger copy. */
+typedef struct st_entry {
+    int64_t t, st;
+} st_entry_t;
+
+typedef struct st_log {
+    uint32_t cap;
+    atomic_uint n;
+    struct rcu_head rcu;
+    st_entry_t e[];
+} st_log_t;
+
 typedef struct hseries {
     /* Fixed after creation. */
     uint64_t hash;
@@ -67,6 +80,7 @@ typedef struct hseries {
     atomic_int_least64_t tail_t[HEAD_TAIL];
     atomic_uint_least64_t tail_v[HEAD_TAIL];
     atomic_int_least64_t min_t, max_t; /* time range of all data, for pruning; INT64_MAX/MIN when empty */
+    st_log_t *sts;         /* RCU pointer, NULL until a sample comes with a start timestamp */
 
     struct rcu_head rcu;
     em_label_t lbl[];      /* n_labels pairs of interned strings (owned by the shard's memindex) */
@@ -151,6 +165,7 @@ typedef struct shard {
     uint32_t wal_n_samples;
     uint32_t wal_base_ref;
     int64_t wal_base_t;
+    em_buf_t wal_sts;
     int wal_failed;
     bool replaying; /* the bound of half a chunk range behind the newest sample does not apply */
 
@@ -193,6 +208,7 @@ struct em_batch {
         int64_t t;
         double v;
     } *samples;
+    int64_t *sts; /* start timestamps beside samples, NULL until one is added */
     uint8_t *status;
     size_t n_samples, cap_samples;
     /* Set by em_head_append. */
@@ -220,7 +236,11 @@ int64_t min_valid_time(shard_t *s);
 /* Create a series with a given ref (WAL replay). Returns the series, or the existing one with the same
  * labels (a duplicate series record). */
 hseries_t *shard_create_with_ref(shard_t *s, const em_labels_t *ls, uint64_t hash, uint32_t ref);
-em_sample_status_t series_append(shard_t *s, hseries_t *se, int64_t t, double v);
+/* 'st' is the sample's start timestamp, 0 when unknown. */
+em_sample_status_t series_append(shard_t *s, hseries_t *se, int64_t t, double v, int64_t st);
+/* Record the start timestamp of the series' sample at t (replay); ignored unless t is newer than the
+ * last one recorded. */
+void series_put_st(shard_t *s, hseries_t *se, int64_t t, int64_t st);
 void series_import_chunk(shard_t *s, hseries_t *se, int64_t mint, int64_t maxt, uint16_t n, const uint8_t *data,
                          uint32_t len);
 void shard_truncate(shard_t *s, int64_t mint);
@@ -229,7 +249,7 @@ em_labels_t series_labels(const hseries_t *se);
 
 /* ---- head_wal.c (Thread: shard) ---- */
 void wal_log_series(shard_t *s, const hseries_t *se);
-void wal_log_sample(shard_t *s, uint32_t ref, int64_t t, double v);
+void wal_log_sample(shard_t *s, uint32_t ref, int64_t t, double v, int64_t st);
 int wal_commit(shard_t *s, em_err_t *err);
 int shard_replay(shard_t *s, em_err_t *err);
 int shard_checkpoint(shard_t *s, uint32_t upto, em_err_t *err);
@@ -241,6 +261,8 @@ typedef struct series_snap {
     uint32_t open_n, stable_n, stable_bytes;
     int64_t tail_t[HEAD_TAIL];
     double tail_v[HEAD_TAIL];
+    const st_entry_t *sts; /* the start timestamps of the samples above */
+    uint32_t n_sts;
 } series_snap_t;
 
 /* Consistent snapshot of a series. Call with rcu_read_lock held; valid until it is released. */

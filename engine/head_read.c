@@ -22,6 +22,8 @@ void series_snapshot(const hseries_t *se, series_snap_t *out)
         }
         hchunk_list_t *closed = HEAD_LOAD(se->closed);
         obuf_t *open = HEAD_LOAD(se->open);
+        st_log_t *sts = HEAD_LOAD(se->sts);
+        uint32_t n_sts = sts ? atomic_load_explicit(&sts->n, memory_order_relaxed) : 0;
         uint64_t pub = atomic_load_explicit(&se->pub, memory_order_relaxed);
         uint32_t n = (uint32_t)(pub >> 48), sn = (uint32_t)(pub >> 32) & 0xffff;
         for (uint32_t i = sn; i < n; i++) {
@@ -37,6 +39,8 @@ void series_snapshot(const hseries_t *se, series_snap_t *out)
         out->open_n = open ? n : 0;
         out->stable_n = open ? sn : 0;
         out->stable_bytes = open ? (uint32_t)pub : 0;
+        out->sts = sts ? sts->e : NULL;
+        out->n_sts = n_sts;
         return;
     }
 }
@@ -75,6 +79,7 @@ typedef struct head_iter {
     int64_t t;
     double v;
     bool has_cur;
+    uint32_t st_i; /* the first start-timestamp entry not before t */
 } head_iter_t;
 
 /* Start the next closed chunk that can hold samples >= from; false when there is none. */
@@ -211,12 +216,21 @@ static void hi_at(const em_sample_iter_t *it, int64_t *t, double *v)
     *v = h->v;
 }
 
+static int64_t hi_at_st(const em_sample_iter_t *it)
+{
+    head_iter_t *h = (head_iter_t *)it; /* the cursor moves; the sample does not */
+    const st_entry_t *e = h->snap.sts;
+    while (h->st_i < h->snap.n_sts && e[h->st_i].t < h->t)
+        h->st_i++;
+    return h->st_i < h->snap.n_sts && e[h->st_i].t == h->t ? e[h->st_i].st : 0;
+}
+
 static void hi_free(em_sample_iter_t *it)
 {
     /* Arena memory: freed with the querier. */
 }
 
-static const em_sample_iter_ops_t head_iter_ops = {hi_next, hi_seek, hi_at, hi_free};
+static const em_sample_iter_ops_t head_iter_ops = {hi_next, hi_seek, hi_at, hi_free, hi_at_st};
 
 /* ---- chunk iterator (raw closed chunks; the open chunk re-encoded) ---- */
 

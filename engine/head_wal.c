@@ -5,6 +5,8 @@
  *   SAMPLES  be32 count, uvarint base_ref, varint base_t,
  *            count x { varint ref - base_ref, varint t - base_t, 8 bytes value bits (little-endian) }
  *   CHUNK    repeated { uvarint ref, varint mint, varint maxt, uvarint n_samples, bytes xor_chunk }
+ *   START_TIMES  repeated { uvarint ref, varint t, varint st - t }: the start timestamps of samples
+ *            that have one, after the SAMPLES or CHUNK records holding those samples
  * Refs are the shard-local refs. A series record always precedes the samples that use its ref, in the
  * same or an earlier record. Checkpoints hold SERIES records of live series, their closed chunks as
  * CHUNK records and their open chunks' samples as SAMPLES.
@@ -67,10 +69,20 @@ static void samples_add(em_buf_t *b, uint32_t *count, uint32_t *base_ref, int64_
     (*count)++;
 }
 
-void wal_log_sample(shard_t *s, uint32_t ref, int64_t t, double v)
+static void st_add(em_buf_t *b, uint32_t ref, int64_t t, int64_t st)
 {
-    if (s->wal)
-        samples_add(&s->wal_samples, &s->wal_n_samples, &s->wal_base_ref, &s->wal_base_t, ref, t, v);
+    em_buf_put_uvarint(b, ref);
+    em_buf_put_varint(b, t);
+    em_buf_put_varint(b, st - t);
+}
+
+void wal_log_sample(shard_t *s, uint32_t ref, int64_t t, double v, int64_t st)
+{
+    if (!s->wal)
+        return;
+    samples_add(&s->wal_samples, &s->wal_n_samples, &s->wal_base_ref, &s->wal_base_t, ref, t, v);
+    if (st != 0)
+        st_add(&s->wal_sts, ref, t, st);
 }
 
 int wal_commit(shard_t *s, em_err_t *err)
@@ -86,6 +98,10 @@ int wal_commit(shard_t *s, em_err_t *err)
         em_wal_add(s->wal, EM_WAL_REC_SAMPLES, s->wal_samples.data, s->wal_samples.len);
         s->wal_n_samples = 0;
         em_buf_reset(&s->wal_samples);
+    }
+    if (s->wal_sts.len) {
+        em_wal_add(s->wal, EM_WAL_REC_START_TIMES, s->wal_sts.data, s->wal_sts.len);
+        em_buf_reset(&s->wal_sts);
     }
     return em_wal_flush(s->wal, err);
 }
@@ -172,7 +188,7 @@ static int replay_samples(replay_t *r, const uint8_t *p, size_t n)
             r->unknown_refs++;
             continue;
         }
-        if (series_append(r->s, se, t, bits_f64(bits)) == EM_SAMPLE_OK) {
+        if (series_append(r->s, se, t, bits_f64(bits), 0) == EM_SAMPLE_OK) {
             atomic_fetch_add_explicit(&r->s->c.replay_samples, 1, memory_order_relaxed);
             if (t < mint)
                 mint = t;
@@ -209,6 +225,23 @@ static int replay_chunks(replay_t *r, const uint8_t *p, size_t n)
     return d.err ? EM_ECORRUPT : EM_OK;
 }
 
+static int replay_start_times(replay_t *r, const uint8_t *p, size_t n)
+{
+    em_dec_t d;
+    em_dec_init(&d, p, n);
+    while (em_dec_left(&d) > 0) {
+        uint32_t ref = (uint32_t)em_dec_uvarint(&d);
+        int64_t t = em_dec_varint(&d);
+        int64_t st = t + em_dec_varint(&d);
+        if (d.err)
+            return EM_ECORRUPT;
+        hseries_t *se = shard_series_get(r->s, resolve(r, ref));
+        if (se)
+            series_put_st(r->s, se, t, st);
+    }
+    return EM_OK;
+}
+
 static int on_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
 {
     replay_t *r = arg;
@@ -217,6 +250,7 @@ static int on_record(void *arg, uint8_t type, const uint8_t *p, size_t n)
     case EM_WAL_REC_SERIES: rc = replay_series(r, p, n); break;
     case EM_WAL_REC_SAMPLES: rc = replay_samples(r, p, n); break;
     case EM_WAL_REC_CHUNK: rc = replay_chunks(r, p, n); break;
+    case EM_WAL_REC_START_TIMES: rc = replay_start_times(r, p, n); break;
     case EM_WAL_REC_TOMBSTONES: break; /* applied by the storage layer above the head */
     default:
         em_warn("head", "Skipping WAL record of unknown type", "shard=%d type=%u", r->s->id, type);
@@ -259,7 +293,7 @@ int shard_replay(shard_t *s, em_err_t *err)
 
 typedef struct ckpt {
     em_wal_checkpoint_t *c;
-    em_buf_t series, chunks, samples;
+    em_buf_t series, chunks, samples, sts;
     uint32_t n_samples, base_ref;
     int64_t base_t;
 } ckpt_t;
@@ -280,6 +314,10 @@ static void ckpt_flush(ckpt_t *k)
         em_wal_checkpoint_add(k->c, EM_WAL_REC_SAMPLES, k->samples.data, k->samples.len);
         k->n_samples = 0;
         em_buf_reset(&k->samples);
+    }
+    if (k->sts.len) {
+        em_wal_checkpoint_add(k->c, EM_WAL_REC_START_TIMES, k->sts.data, k->sts.len);
+        em_buf_reset(&k->sts);
     }
 }
 
@@ -312,7 +350,9 @@ static void ckpt_series(ckpt_t *k, const hseries_t *se)
             samples_add(&k->samples, &k->n_samples, &k->base_ref, &k->base_t, se->ref,
                         snap.tail_t[i % HEAD_TAIL], snap.tail_v[i % HEAD_TAIL]);
     }
-    if (k->series.len + k->chunks.len + k->samples.len > CKPT_FLUSH_BYTES)
+    for (uint32_t i = 0; i < snap.n_sts; i++)
+        st_add(&k->sts, se->ref, snap.sts[i].t, snap.sts[i].st);
+    if (k->series.len + k->chunks.len + k->samples.len + k->sts.len > CKPT_FLUSH_BYTES)
         ckpt_flush(k);
 }
 
@@ -341,6 +381,7 @@ int shard_checkpoint(shard_t *s, uint32_t upto, em_err_t *err)
     em_buf_fini(&k.series);
     em_buf_fini(&k.chunks);
     em_buf_fini(&k.samples);
+    em_buf_fini(&k.sts);
     if (rc == EM_OK)
         em_info("head", "WAL checkpoint written", "shard=%d upto_segment=%u", s->id, upto);
     return rc;

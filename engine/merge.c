@@ -39,6 +39,7 @@ typedef struct msamples {
     int state; /* EM_OK, or EM_DONE / error (sticky) */
     int64_t cur_t;
     double cur_v;
+    size_t cur_i; /* the input that supplied the current sample */
 } msamples_t;
 
 /* Pick the smallest current time among live inputs (first input wins ties). */
@@ -52,6 +53,7 @@ static int ms_pick(msamples_t *m)
         return m->state = EM_DONE;
     m->cur_t = m->t[best];
     m->cur_v = m->v[best];
+    m->cur_i = best;
     return EM_OK;
 }
 
@@ -107,6 +109,12 @@ static void ms_at(const em_sample_iter_t *it, int64_t *t_ms, double *v)
     *v = m->cur_v;
 }
 
+static int64_t ms_at_st(const em_sample_iter_t *it)
+{
+    const msamples_t *m = (const msamples_t *)it;
+    return em_sample_iter_at_st(m->in[m->cur_i]); /* still on the sample it supplied */
+}
+
 static void ms_free(em_sample_iter_t *it)
 {
     msamples_t *m = (msamples_t *)it;
@@ -119,7 +127,7 @@ static void ms_free(em_sample_iter_t *it)
     free(m);
 }
 
-static const em_sample_iter_ops_t ms_ops = {ms_next, ms_seek, ms_at, ms_free};
+static const em_sample_iter_ops_t ms_ops = {ms_next, ms_seek, ms_at, ms_free, ms_at_st};
 
 /* Takes ownership of in[0..n) (and the array). */
 static em_sample_iter_t *msamples_new(em_sample_iter_t **in, size_t n)

@@ -11,7 +11,9 @@
  *
  * A querier sees a consistent prefix of every series as of the moment select() ran. Deleted
  * (tombstoned) ranges are already hidden. Stale markers (engine/chunk.h, EM_STALE_NAN_BITS) are returned
- * like any value: PromQL gives them meaning.
+ * like any value: PromQL gives them meaning. A sample may carry a start timestamp (em_sample_iter_at_st):
+ * the head keeps them, persisted blocks do not (their XOR chunks have no room for one), so rate() and
+ * friends use them only while the data is in the head.
  *
  * THREADS AND LIFETIMES. A querier and every set, iterator and label returned from it are used by the
  * thread that created the querier, which must be registered with RCU (em_rcu_thread_online()): the head
@@ -43,6 +45,9 @@ typedef struct em_sample_iter_ops {
     /* The current sample; only after next()/seek() returned EM_OK. */
     void (*at)(const em_sample_iter_t *it, int64_t *t_ms, double *v);
     void (*free)(em_sample_iter_t *it);
+    /* The current sample's start timestamp (when the counter it belongs to started counting, as
+     * OpenTelemetry and Prometheus 3 define it), 0 when unknown. NULL for storage that keeps none. */
+    int64_t (*at_st)(const em_sample_iter_t *it);
 } em_sample_iter_ops_t;
 
 struct em_sample_iter {
@@ -60,6 +65,10 @@ static inline int em_sample_iter_seek(em_sample_iter_t *it, int64_t t_ms)
 static inline void em_sample_iter_at(const em_sample_iter_t *it, int64_t *t_ms, double *v)
 {
     it->ops->at(it, t_ms, v);
+}
+static inline int64_t em_sample_iter_at_st(const em_sample_iter_t *it)
+{
+    return it->ops->at_st ? it->ops->at_st(it) : 0;
 }
 static inline void em_sample_iter_free(em_sample_iter_t *it)
 {

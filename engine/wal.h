@@ -52,6 +52,7 @@ enum {
     EM_WAL_REC_SAMPLES = 2,
     EM_WAL_REC_TOMBSTONES = 3,
     EM_WAL_REC_CHUNK = 4,
+    EM_WAL_REC_START_TIMES = 5,
 };
 
 typedef struct em_wal_opts {

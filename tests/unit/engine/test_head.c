@@ -458,3 +458,82 @@ Test(engine_head, every_acknowledged_sample_survives_sigkill)
     }
     em_test_rmdir(dir);
 }
+
+/* ---- start timestamps ---- */
+
+/* Samples every 30 s over 3 h; every third has the start timestamp t - 15 s, the others none. */
+static int64_t st_expected(int64_t t)
+{
+    return t % 90000 == 0 ? t - 15000 : 0;
+}
+
+/* Check every sample of {__name__=name} in [mint, maxt] carries st_expected (or none, when 'none'). */
+static size_t check_sts(em_head_t *h, const char *name, int64_t mint, int64_t maxt, bool none)
+{
+    em_querier_t *q;
+    cr_assert_eq(em_head_querier(h, mint, maxt, &q, NULL), EM_OK);
+    em_matcher_t m;
+    const em_matcher_t *ms[] = {eq(&m, "__name__", name)};
+    em_series_set_t *set;
+    cr_assert_eq(em_querier_select(q, true, NULL, ms, 1, &set, NULL), EM_OK);
+    size_t n = 0;
+    while (em_series_set_next(set) == EM_OK) {
+        em_sample_iter_t *it;
+        cr_assert_eq(em_series_set_samples(set, &it), EM_OK);
+        /* Seek first: the start-timestamp cursor must follow a seek too. */
+        int rc = em_sample_iter_seek(it, mint + 45000);
+        for (; rc == EM_OK; rc = em_sample_iter_next(it)) {
+            int64_t t;
+            double v;
+            em_sample_iter_at(it, &t, &v);
+            int64_t want = none ? 0 : st_expected(t);
+            cr_assert_eq(em_sample_iter_at_st(it), want, "%s at t=%lld", name, (long long)t);
+            cr_assert_eq(em_sample_iter_at_st(it), want, "asking twice gives the same answer");
+            n++;
+        }
+        em_sample_iter_free(it);
+    }
+    em_series_set_close(set);
+    em_querier_close(q);
+    return n;
+}
+
+Test(engine_head, start_timestamps_survive_replay_checkpoints_and_truncation)
+{
+    char dir[PATH_MAX];
+    em_test_tmpdir(dir, sizeof(dir), "headst");
+    em_head_t *h = open_head(dir, 2);
+    em_batch_t *b = em_batch_new();
+    for (int64_t t = 0; t < 3 * 3600000; t += 30000) {
+        em_batch_reset(b);
+        lbuf_t lb;
+        em_batch_add_series(b, mk(&lb, "with_st", 0), true, 0);
+        em_batch_add_sample_st(b, st_expected(t), t, (double)t);
+        em_batch_add_series(b, mk(&lb, "plain", 0), true, 0);
+        em_batch_add_sample(b, t, (double)t);
+        cr_assert_eq(em_head_append_wait(h, b), EM_OK);
+        cr_assert_eq(em_batch_result(b)->appended, 2);
+    }
+    em_batch_free(b);
+    size_t all = 3 * 120 - 2; /* every sample from the seek (45 s) on */
+    cr_assert_eq(check_sts(h, "with_st", 0, INT64_MAX, false), all);
+    cr_assert_eq(check_sts(h, "plain", 0, INT64_MAX, true), all);
+
+    /* The WAL brings them back. */
+    em_head_close(h);
+    h = open_head(dir, 2);
+    cr_assert_eq(check_sts(h, "with_st", 0, INT64_MAX, false), all);
+    cr_assert_eq(check_sts(h, "plain", 0, INT64_MAX, true), all);
+
+    /* Truncation drops them with their chunks; the checkpoint keeps the rest. */
+    em_err_t err;
+    cr_assert_eq(em_head_truncate(h, 2 * 3600000, &err), EM_OK, "%s", err.msg);
+    size_t left = check_sts(h, "with_st", 2 * 3600000, INT64_MAX, false);
+    cr_assert_geq(left, 120 - 2);
+    em_head_close(h);
+    h = open_head(dir, 2);
+    cr_assert_eq(check_sts(h, "with_st", 2 * 3600000, INT64_MAX, false), left);
+    cr_assert_eq(check_sts(h, "plain", 2 * 3600000, INT64_MAX, true), left);
+    em_head_close(h);
+    em_test_rmdir(dir);
+}
