@@ -136,6 +136,7 @@ static const feature_t features[] = {
     {"promql-at-modifier", F(promql_at_modifier)},
     {"promql-negative-offset", F(promql_negative_offset)},
     {"promql-per-step-stats", F(promql_per_step_stats)},
+    {"use-start-timestamps", F(use_start_timestamps)},
     {"exemplar-storage", F(exemplar_storage)},
     {"memory-snapshot-on-shutdown", F(memory_snapshot_on_shutdown)},
     {"extra-scrape-metrics", F(extra_scrape_metrics)},

@@ -57,6 +57,7 @@ typedef struct em_features {
     bool otlp_deltatocumulative;
     bool type_and_unit_labels;
     bool expand_external_labels; /* always on in Prometheus 3; accepted */
+    bool use_start_timestamps;
 } em_features_t;
 
 typedef struct em_options {

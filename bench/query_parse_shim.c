@@ -4,7 +4,7 @@
 #include "base/arena.h"
 #include "query/parse.h"
 
-static const em_promql_opts_t all = {true, true, true, true, true};
+static const em_promql_opts_t all = {true, true, true, true, true, true};
 
 /* Parse 'expr' once; returns the number of bytes of its canonical form when 'print' (0 otherwise), or -1
  * on a parse error. */

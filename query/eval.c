@@ -462,7 +462,7 @@ static void storage_fail(ev_t *ev, int rc, em_err_t *err)
 }
 
 void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                    int64_t range_ms, ev_series_fn fn, void *ctx)
+                    int64_t range_ms, bool want_sts, ev_series_fn fn, void *ctx)
 {
     ev_storage_t *st = ev->st;
     em_err_t err;
@@ -486,6 +486,7 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
         if (rc != EM_OK)
             storage_fail(ev, rc, &err);
         size_t n = 0;
+        bool has_sts = false;
         while ((rc = em_sample_iter_next(st->it)) == EM_OK) {
             int64_t t;
             double v;
@@ -497,8 +498,13 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
             if (n == st->scratch_cap) {
                 st->scratch_cap = st->scratch_cap ? st->scratch_cap * 2 : 1024;
                 st->scratch = realloc(st->scratch, st->scratch_cap * sizeof *st->scratch);
-                if (!st->scratch)
+                st->scratch_st = realloc(st->scratch_st, st->scratch_cap * sizeof *st->scratch_st);
+                if (!st->scratch || !st->scratch_st)
                     abort();
+            }
+            if (want_sts) {
+                st->scratch_st[n] = em_sample_iter_at_st(st->it);
+                has_sts |= st->scratch_st[n] != 0;
             }
             st->scratch[n++] = (em_fpoint_t){t, v};
         }
@@ -513,7 +519,7 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
                     "query processing would load too many samples into memory in query execution");
         }
         if (n)
-            fn(ev, &ls, st->scratch, n, ctx);
+            fn(ev, &ls, st->scratch, has_sts ? st->scratch_st : NULL, n, ctx);
     }
     if (rc < 0) {
         const char *d = st->set->ops->err ? st->set->ops->err(st->set) : NULL;
@@ -524,7 +530,7 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
     ev_storage_close(st);
 }
 
-static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx)
+static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n, void *ctx)
 {
     em_matrix_t *m = ctx;
     em_series_t *s = em_matrix_push(ev->a, m);
@@ -538,13 +544,14 @@ em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, 
                              const char *func, int64_t range_ms)
 {
     em_matrix_t m = {0};
-    ev_select_each(ev, vs, mint, maxt, func, range_ms, collect_series, &m);
+    ev_select_each(ev, vs, mint, maxt, func, range_ms, false, collect_series, &m);
     return m;
 }
 
 typedef struct vs_ctx {
     em_matrix_t out;
-    bool has_at, want_ts, smoothed;
+    ev_vs_yield_t yield;
+    bool has_at, smoothed;
     int64_t at, off, total;
 } vs_ctx_t;
 
@@ -577,7 +584,7 @@ static bool smoothed_value(const em_fpoint_t *pts, size_t n, int64_t ref, int64_
 }
 
 /* One series of an instant vector selector: the newest sample in (ref - lookback, ref] per step. */
-static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctxp)
+static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n, void *ctxp)
 {
     vs_ctx_t *c = ctxp;
     size_t steps = ev_steps(ev);
@@ -611,7 +618,12 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t 
             continue;
         if (!s.pts)
             s.pts = em_arena_alloc(ev->a, (s.cap = steps) * sizeof *s.pts);
-        s.pts[s.n++] = (em_fpoint_t){ts, c->want_ts ? (double)p->t / 1000 : p->v};
+        double v = p->v;
+        if (c->yield == EV_VS_TIMESTAMP)
+            v = (double)p->t / 1000;
+        else if (c->yield == EV_VS_START_TIMESTAMP)
+            v = sts ? (double)sts[j - 1] / 1000 : 0;
+        s.pts[s.n++] = (em_fpoint_t){ts, v};
     }
     if (s.n) {
         s.labels = em_labels_copy(ls, ev->a);
@@ -626,16 +638,16 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t 
     ev_check(ev);
 }
 
-em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts)
+em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, ev_vs_yield_t yield)
 {
     const em_vector_sel_t *vs = &n->vs;
-    vs_ctx_t c = {.want_ts = want_ts, .smoothed = vs->smoothed};
+    vs_ctx_t c = {.yield = yield, .smoothed = vs->smoothed};
     c.off = ev_duration(ev, vs->offset_ms, vs->offset_expr);
     c.at = ev_at_time(ev, &vs->at, &c.has_at);
     int64_t lo = (c.has_at ? c.at : ev->start) - c.off, hi = (c.has_at ? c.at : ev->end) - c.off;
     if (c.smoothed)
         hi += ev->lookback_ms;
-    ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, vs_series, &c);
+    ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, yield == EV_VS_START_TIMESTAMP, vs_series, &c);
     return c.out;
 }
 
@@ -783,7 +795,7 @@ em_matrix_t ev_eval(ev_t *ev, const em_node_t *n)
     case EM_NODE_UNARY:
         return unary(ev, n);
     case EM_NODE_VECTOR_SEL:
-        return ev_vector_selector(ev, n, false);
+        return ev_vector_selector(ev, n, EV_VS_VALUE);
     case EM_NODE_MATRIX_SEL:
         if (ev->start != ev->end)
             EV_EXEC_FAIL(ev, "cannot do range evaluation of matrix selector");
@@ -898,6 +910,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
                .cancel = cancel,
                .deadline_ns = now_ns() + (timeout_ms > 0 ? timeout_ms : e->o.timeout_ms) * 1000000LL,
                .delayed_name_removal = e->o.features.delayed_name_removal,
+               .use_start_timestamps = e->o.features.use_start_timestamps,
                .ast = ast,
                .jb = &jb,
                .annos = &annos,
@@ -934,6 +947,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
     }
     ev_storage_close(&storage); /* after an error unwound through a selector callback */
     free(storage.scratch);
+    free(storage.scratch_st);
     r->n_warnings = annos.n_warn;
     r->warnings = em_arena_alloc(&r->arena, (annos.n_warn + 1) * sizeof *r->warnings);
     for (size_t i = 0; i < annos.n_warn; i++)

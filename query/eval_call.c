@@ -36,6 +36,8 @@ typedef struct rctx {
     double p; /* the scalar parameter (quantile, predict duration, smoothing factor) */
     double p2;
     double *scratch;
+    const int64_t *sts; /* the window's start timestamps, or NULL */
+    bool st_overlap;    /* set when the series' start timestamps contradict its samples */
 } rctx_t;
 
 static bool cmp_over_time(const em_fpoint_t *p, size_t n, int mode, bool ret_ts, double *out)
@@ -69,7 +71,7 @@ static bool cmp_over_time(const em_fpoint_t *p, size_t n, int mode, bool ret_ts,
     return true;
 }
 
-static bool range_fn(ev_t *ev, const rctx_t *c, const em_fpoint_t *p, size_t n, double *out)
+static bool range_fn(ev_t *ev, rctx_t *c, const em_fpoint_t *p, size_t n, double *out)
 {
     switch (c->id) {
     case EM_FN_RATE:
@@ -79,12 +81,13 @@ static bool range_fn(ev_t *ev, const rctx_t *c, const em_fpoint_t *p, size_t n, 
         if (c->anchored || c->smoothed)
             return em_fn_extended_rate(p, n, c->range_start, c->range_end, c->range_ms, c->smoothed, counter,
                                        rate, out);
-        return em_fn_extrapolated_rate(p, n, c->range_start, c->range_end, c->range_ms, counter, rate, out);
+        return em_fn_extrapolated_rate(p, c->sts, n, c->range_start, c->range_end, c->range_ms, counter, rate,
+                                       out, &c->st_overlap);
     }
     case EM_FN_IRATE:
-        return em_fn_instant_value(p, n, true, out);
+        return em_fn_instant_value(p, c->sts, n, true, out);
     case EM_FN_IDELTA:
-        return em_fn_instant_value(p, n, false, out);
+        return em_fn_instant_value(p, NULL, n, false, out);
     case EM_FN_DERIV: {
         if (n < 2)
             return false;
@@ -162,7 +165,8 @@ static bool range_fn(ev_t *ev, const rctx_t *c, const em_fpoint_t *p, size_t n, 
             if (c->id == EM_FN_CHANGES) {
                 if (p[i].v != p[i - 1].v && !(isnan(p[i].v) && isnan(p[i - 1].v)))
                     cnt++;
-            } else if (p[i].v < p[i - 1].v) {
+            } else if (p[i].v < p[i - 1].v ||
+                       (c->sts && em_fn_st_reset(c->sts[i - 1], p[i - 1].t, c->sts[i], p[i].t))) {
                 cnt++;
             }
         }
@@ -218,16 +222,21 @@ typedef struct range_ctx {
 
 /* One input series of a range-vector function: slide the window over its samples step by step. */
 static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool drop_name, em_fpoint_t *pts,
-                         size_t n_pts)
+                         int64_t *sts, size_t n_pts)
 {
     const em_node_t *n = rc->n;
     em_func_id_t id = rc->id;
     /* stale markers never enter a window */
     size_t k = 0;
-    for (size_t j = 0; j < n_pts; j++)
-        if (!ev_is_stale(pts[j].v))
-            pts[k++] = pts[j];
+    for (size_t j = 0; j < n_pts; j++) {
+        if (ev_is_stale(pts[j].v))
+            continue;
+        if (sts)
+            sts[k] = sts[j];
+        pts[k++] = pts[j];
+    }
     n_pts = k;
+    rc->c.st_overlap = false;
     if (n_pts > rc->scratch_cap) {
         rc->scratch_cap = n_pts * 2;
         rc->c.scratch = em_arena_alloc(ev->a, rc->scratch_cap * sizeof(double));
@@ -265,12 +274,18 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
             ev_warn(ev, "PromQL warning: quantile value should be between 0 and 1, got %s", gfmt(rc->c.p, b));
         }
         double v;
+        rc->c.sts = sts ? sts + lo : NULL;
         if (range_fn(ev, &rc->c, pts + lo, hi - lo, &v)) {
             if (!o.pts)
                 o.pts = em_arena_alloc(ev->a, (o.cap = steps) * sizeof *o.pts);
             o.pts[o.n++] = (em_fpoint_t){ts, v};
         }
     }
+    if (rc->c.st_overlap)
+        ev_warn(ev,
+                "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric "
+                "\"%s\"",
+                em_labels_get(ls, EM_METRIC_NAME) ? em_labels_get(ls, EM_METRIC_NAME) : "");
     if (!o.n)
         return;
     if ((id == EM_FN_RATE || id == EM_FN_INCREASE)) {
@@ -291,9 +306,20 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
     ev_check(ev);
 }
 
-static void range_series_cb(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx)
+static void range_series_cb(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n, void *ctx)
 {
-    range_series(ev, ctx, ls, false, pts, n);
+    range_series(ev, ctx, ls, false, pts, sts, n);
+}
+
+/* Prometheus 3 with use-start-timestamps: the functions that read samples' start timestamps, when they
+ * read a selector directly (subqueries produce points without them). */
+static bool uses_sts(const ev_t *ev, em_func_id_t id, bool anchored, bool smoothed)
+{
+    if (!ev->use_start_timestamps)
+        return false;
+    if (id == EM_FN_RESETS)
+        return true;
+    return (id == EM_FN_RATE || id == EM_FN_INCREASE || id == EM_FN_IRATE) && !anchored && !smoothed;
 }
 
 static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
@@ -328,7 +354,7 @@ static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
         rc.c = (rctx_t){.id = id, .range_ms = rc.range, .anchored = anchored, .smoothed = smoothed};
         int64_t lo = (rc.has_at ? rc.at : ev->start) - rc.off - rc.range + 1 - rc.ext_lo;
         int64_t hi = (rc.has_at ? rc.at : ev->end) - rc.off + rc.ext_hi;
-        ev_select_each(ev, vs, lo, hi, fname, rc.range, range_series_cb, &rc);
+        ev_select_each(ev, vs, lo, hi, fname, rc.range, uses_sts(ev, id, anchored, smoothed), range_series_cb, &rc);
     } else {
         rc.range = ev_duration(ev, ma->sq.range_ms, ma->sq.range_expr);
         rc.off = ev_duration(ev, ma->sq.offset_ms, ma->sq.offset_expr);
@@ -336,7 +362,7 @@ static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
         rc.c = (rctx_t){.id = id, .range_ms = rc.range};
         em_matrix_t raw = ev_subquery(ev, ma);
         for (size_t i = 0; i < raw.n; i++)
-            range_series(ev, &rc, &raw.v[i].labels, raw.v[i].drop_name, raw.v[i].pts, raw.v[i].n);
+            range_series(ev, &rc, &raw.v[i].labels, raw.v[i].drop_name, raw.v[i].pts, NULL, raw.v[i].n);
     }
     if (id == EM_FN_ABSENT_OVER_TIME)
         return absent_over_time_result(ev, n, &rc.out);
@@ -936,9 +962,18 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n)
         return label_replace(ev, n);
     case EM_FN_LABEL_JOIN:
         return label_join(ev, n);
+    case EM_FN_START_TIMESTAMP:
+        /* Prometheus: start timestamps come only from storage, with use-start-timestamps; otherwise,
+         * and over any other expression, the result is empty. */
+        if (arg(n, 0)->kind != EM_NODE_VECTOR_SEL || !ev->use_start_timestamps) {
+            ev_eval(ev, n->call.args[0]);
+            return (em_matrix_t){0};
+        }
+        /* fall through */
     case EM_FN_TIMESTAMP:
         if (arg(n, 0)->kind == EM_NODE_VECTOR_SEL) {
-            em_matrix_t m = ev_vector_selector(ev, arg(n, 0), true);
+            em_matrix_t m = ev_vector_selector(
+                ev, arg(n, 0), id == EM_FN_TIMESTAMP ? EV_VS_TIMESTAMP : EV_VS_START_TIMESTAMP);
             for (size_t i = 0; i < m.n; i++)
                 ev_mark_drop(ev, &m.v[i].labels, &m.v[i].drop_name);
             if (!ev->delayed_name_removal)
@@ -992,8 +1027,6 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n)
         return call_native_only(ev, n);
     case EM_FN_INFO:
         return ev_call_info(ev, n);
-    case EM_FN_START_TIMESTAMP:
-        ev_fail(ev, EM_EUNSUPPORTED, EM_QERR_EXECUTION, "function %s is not supported", n->call.func->name);
     default:
         return call_map(ev, n);
     }

@@ -227,7 +227,7 @@ em_matrix_t ev_call_info(ev_t *ev, const em_node_t *n)
             if (has_at)
                 tmp.vs.at = (em_at_t){EM_AT_TIME, at};
             /* Values are the samples' own timestamps (recordOrigT), to pick the newest info sample. */
-            info = ev_vector_selector(ev, &tmp, true);
+            info = ev_vector_selector(ev, &tmp, EV_VS_TIMESTAMP);
         }
         em_buf_fini(&re[0]);
         em_buf_fini(&re[1]);

@@ -30,6 +30,7 @@ typedef struct ev_storage {
     em_series_set_t *set;
     em_sample_iter_t *it;
     em_fpoint_t *scratch; /* one series' samples, reused (heap, freed at the end of the query) */
+    int64_t *scratch_st;  /* their start timestamps, when asked for */
     size_t scratch_cap;
 } ev_storage_t;
 
@@ -44,6 +45,7 @@ typedef struct ev {
     const volatile int *cancel;
     int64_t deadline_ns;
     bool delayed_name_removal;
+    bool use_start_timestamps;
     const em_ast_t *ast;
     jmp_buf *jb;
     int err_code;
@@ -120,13 +122,18 @@ em_matrix_t ev_call(ev_t *ev, const em_node_t *n);
 em_matrix_t ev_call_info(ev_t *ev, const em_node_t *n);
 /* Selectors (eval.c), for the call code. ev_select_each streams the series matching vs with their
  * samples in [mint, maxt] (stale markers included) to fn, one at a time; labels and samples are valid
- * only during the call (copy what you keep). */
-typedef void (*ev_series_fn)(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, size_t n, void *ctx);
+ * only during the call (copy what you keep). With want_sts, sts holds each sample's start timestamp (0:
+ * unknown), or is NULL when the series has none; without, it is NULL. */
+typedef void (*ev_series_fn)(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n,
+                             void *ctx);
 void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt, const char *func,
-                    int64_t range_ms, ev_series_fn fn, void *ctx);
+                    int64_t range_ms, bool want_sts, ev_series_fn fn, void *ctx);
 em_matrix_t ev_load_selector(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t maxt,
                              const char *func, int64_t range_ms);
-em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, bool want_ts);
+/* What an instant selector yields per step: the sample's value, its timestamp (timestamp()) or its start
+ * timestamp (start_timestamp(); 0 when unknown), in seconds. */
+typedef enum { EV_VS_VALUE, EV_VS_TIMESTAMP, EV_VS_START_TIMESTAMP } ev_vs_yield_t;
+em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, ev_vs_yield_t yield);
 em_matrix_t ev_subquery(ev_t *ev, const em_node_t *n);
 int64_t ev_at_time(ev_t *ev, const em_at_t *at, bool *has);
 

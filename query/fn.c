@@ -23,27 +23,60 @@ double em_kahan_inc(double inc, double sum, double *c)
     return t;
 }
 
-bool em_fn_extrapolated_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end,
-                             int64_t range_ms, bool is_counter, bool is_rate, double *out)
+bool em_fn_st_reset(int64_t prev_st, int64_t prev_t, int64_t cur_st, int64_t cur_t)
 {
-    if (n < 2)
+    /* Unknown, invalid (after the sample) or OpenTelemetry's "unknown start" (on the sample). */
+    if (cur_st == 0 || cur_st >= cur_t || cur_st < prev_t)
+        return false;
+    if (cur_st > prev_t)
+        return true;
+    /* On the previous sample: a delta series resets at every sample; a cumulative one whose start is
+     * unknown (previous start 0, on its sample, or invalid) does not. */
+    return prev_st != 0 && prev_st < prev_t;
+}
+
+bool em_fn_st_overlap(int64_t prev_st, int64_t prev_t, int64_t cur_st)
+{
+    return cur_st != 0 && cur_st < prev_t && cur_st != prev_st;
+}
+
+bool em_fn_extrapolated_rate(const em_fpoint_t *p, const int64_t *sts, size_t n, int64_t range_start,
+                             int64_t range_end, int64_t range_ms, bool is_counter, bool is_rate, double *out,
+                             bool *st_overlap)
+{
+    if (n == 0)
+        return false;
+    if (!is_counter)
+        sts = NULL;
+    /* The first sample's start timestamp inside the window: the counter was zero there, so the increase
+     * is measured from it rather than extrapolated (the window's start is exclusive). */
+    bool from_st = sts && sts[0] > range_start && sts[0] < p[0].t;
+    if (n < 2 && !from_st)
         return false;
     double result = p[n - 1].v - p[0].v;
     if (is_counter) {
-        for (size_t i = 1; i < n; i++)
-            if (p[i].v < p[i - 1].v)
+        for (size_t i = 1; i < n; i++) {
+            if (sts && st_overlap && em_fn_st_overlap(sts[i - 1], p[i - 1].t, sts[i]))
+                *st_overlap = true;
+            if (p[i].v < p[i - 1].v || (sts && em_fn_st_reset(sts[i - 1], p[i - 1].t, sts[i], p[i].t)))
                 result += p[i - 1].v;
+        }
     }
     double to_start = (double)(p[0].t - range_start) / 1000;
     double to_end = (double)(range_end - p[n - 1].t) / 1000;
     double sampled = (double)(p[n - 1].t - p[0].t) / 1000;
-    double avg = sampled / (double)(n - 1);
+    double avg = n > 1 ? sampled / (double)(n - 1) : 0;
     double threshold = avg * 1.1;
-    /* Prometheus: extrapolate to a boundary only when a sample is within 110% of the average interval
-     * of it, otherwise by half an average interval. */
-    if (to_start >= threshold)
+    if (from_st) {
+        to_start = 0;
+        sampled = (double)(p[n - 1].t - sts[0]) / 1000;
+        result += p[0].v;
+    } else if (to_start >= threshold) {
+        /* Prometheus: extrapolate to a boundary only when a sample is within 110% of the average
+         * interval of it, otherwise by half an average interval. */
         to_start = avg / 2;
-    if (is_counter) {
+    }
+    if (is_counter && !from_st) {
         /* A counter cannot go below zero: stop extrapolating at the estimated zero point. */
         double to_zero = to_start;
         if (result > 0 && p[0].v >= 0)
@@ -123,7 +156,7 @@ bool em_fn_extended_rate(const em_fpoint_t *p, size_t n, int64_t range_start, in
     return true;
 }
 
-bool em_fn_instant_value(const em_fpoint_t *p, size_t n, bool is_rate, double *out)
+bool em_fn_instant_value(const em_fpoint_t *p, const int64_t *sts, size_t n, bool is_rate, double *out)
 {
     if (n < 2)
         return false;
@@ -133,7 +166,8 @@ bool em_fn_instant_value(const em_fpoint_t *p, size_t n, bool is_rate, double *o
         return false;
     double r = b.v;
     /* Prometheus: irate after a counter reset is the last value over the interval. */
-    if (!is_rate || !(b.v < a.v))
+    bool reset = b.v < a.v || (sts && em_fn_st_reset(sts[n - 2], a.t, sts[n - 1], b.t));
+    if (!is_rate || !reset)
         r = b.v - a.v;
     if (is_rate)
         r /= (double)interval / 1000;

@@ -27,18 +27,29 @@
 /* One step of Kahan-Neumaier summation: returns the new sum, updates *c (the compensation). */
 double em_kahan_inc(double inc, double sum, double *c);
 
-/* rate/increase/delta over the window p[0..n) (the samples in (range_start, range_end]). Returns false
- * when there is no result (fewer than two samples). */
-bool em_fn_extrapolated_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end,
-                             int64_t range_ms, bool is_counter, bool is_rate, double *out);
+/* Start timestamps (Prometheus 3's use-start-timestamps; 0 is unknown). A sample whose start timestamp
+ * lies after the previous sample, or on it when the previous one had a start timestamp of its own (a
+ * delta series, not a cumulative one with unknown start), follows a counter reset. */
+bool em_fn_st_reset(int64_t prev_st, int64_t prev_t, int64_t cur_st, int64_t cur_t);
+/* A start timestamp before the previous sample that is not the previous one's: the data contradict each
+ * other (Prometheus warns). */
+bool em_fn_st_overlap(int64_t prev_st, int64_t prev_t, int64_t cur_st);
+
+/* rate/increase/delta over the window p[0..n) (the samples in (range_start, range_end]), with their
+ * start timestamps in sts[0..n) or sts NULL. Returns false when there is no result (fewer than two
+ * samples, unless the first one's start timestamp lies in the window: then the counter counted from zero
+ * there). *st_overlap (may be NULL) is set when em_fn_st_overlap holds for a pair of samples. */
+bool em_fn_extrapolated_rate(const em_fpoint_t *p, const int64_t *sts, size_t n, int64_t range_start,
+                             int64_t range_end, int64_t range_ms, bool is_counter, bool is_rate, double *out,
+                             bool *st_overlap);
 
 /* The same for `anchored` / `smoothed` selectors: p holds the samples in the extended window (see the
  * evaluator); range_start/end are the real window bounds. */
 bool em_fn_extended_rate(const em_fpoint_t *p, size_t n, int64_t range_start, int64_t range_end,
                          int64_t range_ms, bool smoothed, bool is_counter, bool is_rate, double *out);
 
-/* irate (is_rate) / idelta from the last two samples. */
-bool em_fn_instant_value(const em_fpoint_t *p, size_t n, bool is_rate, double *out);
+/* irate (is_rate) / idelta from the last two samples (start timestamps in sts, or NULL). */
+bool em_fn_instant_value(const em_fpoint_t *p, const int64_t *sts, size_t n, bool is_rate, double *out);
 
 /* Least-squares fit of v over (t - intercept_t) seconds. */
 void em_fn_linear_regression(const em_fpoint_t *p, size_t n, int64_t intercept_t, double *slope,

@@ -40,6 +40,8 @@ typedef struct em_promql_opts {
     bool extended_range_selectors; /* promql-extended-range-selectors: anchored, smoothed */
     bool binop_fill_modifiers;     /* promql-binop-fill-modifiers: fill(), fill_left(), fill_right() */
     bool delayed_name_removal;     /* promql-delayed-name-removal (evaluation only; the parser ignores it) */
+    bool use_start_timestamps;     /* use-start-timestamps: rate, irate, increase, resets read samples'
+                                    * start timestamps (evaluation only) */
 } em_promql_opts_t;
 
 /* Parse the expression in expr[0..len) with 'opts' (NULL: all features off). On success returns EM_OK

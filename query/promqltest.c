@@ -38,6 +38,7 @@ typedef struct series_def {
     seqval_t *vals;
     size_t n, cap;
     bool histogram;
+    const seqval_t *sts; /* from a preceding `metric@st` line: start-timestamp offsets in ms, or NULL */
 } series_def_t;
 
 typedef struct runner {
@@ -329,6 +330,93 @@ out:
     return ok;
 }
 
+/* ---- start timestamps: `metric{...}@st <offsets>` lines ---- */
+
+/* A signed duration at the start of s ("-30s", "+1m", "59999ms"); *rest is what follows it. */
+static bool st_duration(const char *s, int64_t *ms, const char **rest)
+{
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    const char *b = s;
+    while (isdigit((unsigned char)*s))
+        s++;
+    if (s == b)
+        return false;
+    while (isalpha((unsigned char)*s) && *s != 'x')
+        s++;
+    em_err_t err;
+    if (em_duration_parse(b, (size_t)(s - b), ms, &err) != EM_OK)
+        return false;
+    if (neg)
+        *ms = -*ms;
+    *rest = s;
+    return true;
+}
+
+/* One item of an offset sequence: `_`, `_xN`, `<dur>`, `<dur>xN` or `<dur>(+|-)<dur>xN` (N+1 values). */
+static bool st_item(runner_t *r, const char *it, series_def_t *d)
+{
+    uint64_t count = 1;
+    int64_t base = 0, delta = 0;
+    bool omitted = it[0] == '_';
+    const char *rest = it + omitted;
+    if (!omitted && !st_duration(it, &base, &rest))
+        return false;
+    if (!omitted && (*rest == '+' || *rest == '-')) {
+        bool neg = *rest == '-';
+        if (!st_duration(rest + 1, &delta, &rest) || *rest != 'x')
+            return false;
+        if (neg)
+            delta = -delta;
+    }
+    if (*rest == 'x') {
+        char *end;
+        errno = 0;
+        uint64_t k = strtoull(rest + 1, &end, 10);
+        if (errno || *end || end == rest + 1 || k > 1000000 || (omitted && k == 0))
+            return false;
+        count = omitted ? k : k + 1;
+    } else if (*rest || delta) {
+        return false;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        d->vals = grow(&r->a, d->vals, d->n, &d->cap, sizeof *d->vals);
+        d->vals[d->n++] = (seqval_t){.v = (double)(base + (int64_t)i * delta), .omitted = omitted};
+    }
+    return true;
+}
+
+/* The `@st` line's labels and offsets, into d (offsets in d->vals). */
+static bool parse_st_line(runner_t *r, const char *line, series_def_t *d)
+{
+    const char *p = skip_ws(line), *sp = p;
+    while (*sp && *sp != ' ' && *sp != '\t')
+        sp++;
+    if (sp - p < 3 || strncmp(sp - 3, "@st", 3) != 0)
+        return false;
+    char *metric = em_arena_strndup(&r->a, p, (size_t)(sp - 3 - p));
+    if (!parse_series_desc(r, metric, d, false))
+        return false;
+    for (p = skip_ws(sp); *p; p = skip_ws(p)) {
+        const char *e = p;
+        while (*e && *e != ' ' && *e != '\t')
+            e++;
+        if (!st_item(r, em_arena_strndup(&r->a, p, (size_t)(e - p)), d))
+            return false;
+        p = e;
+    }
+    return d->n > 0;
+}
+
+static bool is_st_line(const char *line)
+{
+    const char *p = skip_ws(line), *sp = p;
+    while (*sp && *sp != ' ' && *sp != '\t')
+        sp++;
+    return *sp && sp - p >= 3 && strncmp(sp - 3, "@st", 3) == 0;
+}
+
 /* ---- the head ---- */
 
 static int head_open(runner_t *r, em_err_t *err)
@@ -378,15 +466,40 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
     int rc = EM_OK;
     series_def_t *defs = NULL;
     size_t n_defs = 0, cap_defs = 0;
+    series_def_t st; /* a pending `@st` line */
+    size_t st_line = 0;
     while (*i + 1 < n_lines && lines[*i + 1][0]) {
         (*i)++;
         series_def_t d;
-        const char *sp = strchr(lines[*i], ' ');
-        if (sp && sp - lines[*i] >= 3 && strncmp(sp - 3, "@st", 3) == 0)
-            continue; /* start timestamps: not stored by Ember's head, ignored */
+        if (is_st_line(lines[*i])) {
+            if (st_line) {
+                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has no following sample line", r->file, st_line);
+                break;
+            }
+            if (!parse_st_line(r, lines[*i], &st)) {
+                rc = em_err_set(err, EM_EINVAL, "%s:%zu: invalid @st line: %s", r->file, *i + 1, lines[*i]);
+                break;
+            }
+            st_line = *i + 1;
+            continue;
+        }
         if (!parse_series_desc(r, lines[*i], &d, true)) {
             rc = em_err_set(err, EM_EINVAL, "%s:%zu: bad series line: %s", r->file, *i + 1, lines[*i]);
             break;
+        }
+        if (st_line) {
+            if (!em_labels_equal(&st.labels, &d.labels)) {
+                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st metric does not match the following sample line metric",
+                                r->file, st_line);
+                break;
+            }
+            if (!d.histogram && st.n != d.n) {
+                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has %zu values but sample line has %zu", r->file,
+                                st_line, st.n, d.n);
+                break;
+            }
+            d.sts = st.vals;
+            st_line = 0;
         }
         if (nhcb) {
             /* The converted native-histogram series: the name without _bucket/_count/_sum, no le. */
@@ -417,6 +530,8 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
         defs = grow(&r->a, defs, n_defs, &cap_defs, sizeof *defs);
         defs[n_defs++] = d;
     }
+    if (rc == EM_OK && st_line)
+        rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has no following sample line", r->file, st_line);
     /* A series defined twice in one load keeps its last definition (Prometheus keys them by hash). */
     for (size_t k = 0; k < n_defs; k++) {
         bool later = false;
@@ -425,9 +540,14 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
         if (later)
             continue;
         em_batch_add_series(b, &defs[k].labels, true, 0);
-        for (size_t v = 0; v < defs[k].n; v++)
-            if (!defs[k].vals[v].omitted)
-                em_batch_add_sample(b, (int64_t)v * gap, defs[k].vals[v].v);
+        for (size_t v = 0; v < defs[k].n; v++) {
+            if (defs[k].vals[v].omitted)
+                continue;
+            int64_t t = (int64_t)v * gap;
+            const seqval_t *s = defs[k].sts ? &defs[k].sts[v] : NULL;
+            /* A start timestamp that lands on 0 reads as unknown, as in Prometheus. */
+            em_batch_add_sample_st(b, s && !s->omitted ? t + (int64_t)s->v : 0, t, defs[k].vals[v].v);
+        }
     }
     if (rc == EM_OK && em_batch_n_samples(b) > 0) {
         rc = em_head_append_wait(r->head, b);
@@ -908,7 +1028,7 @@ static bool touches_hist(const runner_t *r, const em_node_t *n)
     }
 }
 
-static const em_promql_opts_t all_features = {true, true, true, true, true};
+static const em_promql_opts_t all_features = {true, true, true, true, true, true};
 
 static void run_eval(runner_t *r, evalcmd_t *e)
 {

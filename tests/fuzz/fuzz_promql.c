@@ -51,7 +51,7 @@ static void roundtrip(const char *s, size_t n, const em_promql_opts_t *opts)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const em_promql_opts_t all = {true, true, true, true, true};
+    static const em_promql_opts_t all = {true, true, true, true, true, true};
     if (size > 1 << 16)
         return 0;
     roundtrip((const char *)data, size, NULL);

@@ -23,7 +23,7 @@ typedef struct {
 
 #include "parse_cases.inc"
 
-static const em_promql_opts_t all_opts = {true, true, true, true, true};
+static const em_promql_opts_t all_opts = {true, true, true, true, true, true};
 
 static int parse(const char *s, int flags, em_arena_t *a, em_ast_t **out, em_err_t *err)
 {
