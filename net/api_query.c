@@ -262,6 +262,7 @@ typedef struct query_job {
     size_t expr_len;
     int64_t start_ms, end_ms, step_ms; /* step 0: instant */
     int64_t timeout_ms;
+    int64_t lookback_ms; /* 0: --query.lookback-delta */
     long limit;
     int status;
     em_buf_t out;
@@ -300,13 +301,15 @@ static void query_work(em_http_job_t *job, void *arg)
 {
     query_job_t *j = arg;
     em_query_result_t *r = NULL;
-    const volatile int *cancel = em_http_job_cancel_flag(job);
-    if (j->step_ms > 0)
-        em_query_exec_range(j->s->engine, server_queryable(j->s), j->expr, j->expr_len, j->start_ms,
-                            j->end_ms, j->step_ms, j->timeout_ms, cancel, &r);
-    else
-        em_query_exec_instant(j->s->engine, server_queryable(j->s), j->expr, j->expr_len, j->start_ms,
-                              j->timeout_ms, cancel, &r);
+    em_query_req_t q = {.expr = j->expr,
+                        .len = j->expr_len,
+                        .start_ms = j->start_ms,
+                        .end_ms = j->end_ms,
+                        .step_ms = j->step_ms,
+                        .timeout_ms = j->timeout_ms,
+                        .lookback_ms = j->lookback_ms,
+                        .cancel = em_http_job_cancel_flag(job)};
+    em_query_exec(j->s->engine, server_queryable(j->s), &q, &r);
     if (r->err_kind != EM_QERR_NONE) {
         render_error(j, r);
     } else {
@@ -351,6 +354,16 @@ static int64_t effective_timeout(em_server_t *s, int64_t req_ms)
 
 static int start_query(h2o_req_t *req, em_server_t *s, const em_http_params_t *p, query_job_t *proto)
 {
+    /* Prometheus's per-query lookback (extractQueryOpts); 0 or less means the server's. */
+    const char *lb = em_http_param(p, "lookback_delta");
+    if (lb && *lb && !parse_api_duration(lb, &proto->lookback_ms)) {
+        em_buf_t m = EM_BUF_INIT;
+        quote(&m, lb);
+        api_error(req, "bad_data", "error parsing lookback delta duration: cannot parse %s to a valid duration",
+                  m.data);
+        em_buf_fini(&m);
+        return 0;
+    }
     const char *q = em_http_param(p, "query");
     query_job_t *j = EM_NEW(query_job_t);
     *j = *proto;

@@ -854,10 +854,12 @@ static void finish_matrix(ev_t *ev, em_query_result_t *r, em_matrix_t m, em_vtyp
 
 _Static_assert(sizeof(em_qpoint_t) == sizeof(em_fpoint_t), "point layouts must agree");
 
-static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len, int64_t start,
-               int64_t end, int64_t step, int64_t timeout_ms, const volatile int *cancel,
-               em_query_result_t **out)
+static int run(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req, em_query_result_t **out)
 {
+    const char *expr = req->expr;
+    size_t len = req->len;
+    int64_t start = req->start_ms, end = req->end_ms, step = req->step_ms, timeout_ms = req->timeout_ms;
+    const volatile int *cancel = req->cancel;
     em_query_result_t *r = EM_NEW(em_query_result_t);
     em_arena_init(&r->arena);
     *out = r;
@@ -903,7 +905,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_
                .q_start = start,
                .q_end = end,
                .q_step = range ? step : 0,
-               .lookback_ms = e->o.lookback_ms,
+               .lookback_ms = req->lookback_ms > 0 ? req->lookback_ms : e->o.lookback_ms,
                .max_samples = e->o.max_samples,
                .subq_step_ms = e->o.default_subquery_step_ms,
                .qa = qa,
@@ -970,7 +972,9 @@ int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *
                           int64_t t_ms, int64_t timeout_ms, const volatile int *cancel,
                           em_query_result_t **out)
 {
-    return run(e, qa, expr, len, t_ms, t_ms, 0, timeout_ms, cancel, out);
+    em_query_req_t req = {
+        .expr = expr, .len = len, .start_ms = t_ms, .end_ms = t_ms, .timeout_ms = timeout_ms, .cancel = cancel};
+    return em_query_exec(e, qa, &req, out);
 }
 
 static int bad_range(em_query_result_t **out, const char *msg)
@@ -983,9 +987,8 @@ static int bad_range(em_query_result_t **out, const char *msg)
     return EM_EINVAL;
 }
 
-int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
-                        int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t timeout_ms,
-                        const volatile int *cancel, em_query_result_t **out)
+/* Prometheus's checks of a range query's parameters, in its order. */
+static int check_range(int64_t start_ms, int64_t end_ms, int64_t step_ms, em_query_result_t **out)
 {
     if (end_ms < start_ms)
         return bad_range(out, "end timestamp must not be before start time");
@@ -997,7 +1000,38 @@ int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *ex
         return bad_range(out,
                          "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
                          "query resolution (?step=XX)");
-    return run(e, qa, expr, len, start_ms, end_ms, step_ms, timeout_ms, cancel, out);
+    return EM_OK;
+}
+
+int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *expr, size_t len,
+                        int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t timeout_ms,
+                        const volatile int *cancel, em_query_result_t **out)
+{
+    if (step_ms <= 0) /* em_query_exec takes step 0 for an instant query */
+        return check_range(start_ms, end_ms, step_ms, out);
+    em_query_req_t req = {.expr = expr,
+                          .len = len,
+                          .start_ms = start_ms,
+                          .end_ms = end_ms,
+                          .step_ms = step_ms,
+                          .timeout_ms = timeout_ms,
+                          .cancel = cancel};
+    return em_query_exec(e, qa, &req, out);
+}
+
+int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req, em_query_result_t **out)
+{
+    if (req->step_ms == 0)
+        return run(e, qa, &(em_query_req_t){.expr = req->expr,
+                                            .len = req->len,
+                                            .start_ms = req->start_ms,
+                                            .end_ms = req->start_ms,
+                                            .timeout_ms = req->timeout_ms,
+                                            .lookback_ms = req->lookback_ms,
+                                            .cancel = req->cancel},
+                   out);
+    int rc = check_range(req->start_ms, req->end_ms, req->step_ms, out);
+    return rc == EM_OK ? run(e, qa, req, out) : rc;
 }
 
 void em_query_result_free(em_query_result_t *r)

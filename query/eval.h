@@ -121,6 +121,19 @@ int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *ex
                         int64_t start_ms, int64_t end_ms, int64_t step_ms, int64_t timeout_ms,
                         const volatile int *cancel, em_query_result_t **out);
 
+/* A query with every per-request option (the HTTP API's parameters). */
+typedef struct em_query_req {
+    const char *expr;
+    size_t len;
+    int64_t start_ms, end_ms, step_ms; /* step_ms 0: instant, at start_ms */
+    int64_t timeout_ms;                /* 0: the engine's */
+    int64_t lookback_ms;               /* 0: the engine's (--query.lookback-delta) */
+    const volatile int *cancel;        /* may be NULL */
+} em_query_req_t;
+
+/* em_query_exec_instant or em_query_exec_range, as req->step_ms says. Thread: as those. */
+int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req, em_query_result_t **out);
+
 /* Free a result and everything in it. NULL allowed. Thread: any (one owner). */
 void em_query_result_free(em_query_result_t *r);
 

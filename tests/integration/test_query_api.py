@@ -209,6 +209,36 @@ class QueryAPITest(harness.TempDirTestCase):
         st, j = e.api("/api/v1/query", query="1", limit="-1")
         self.assertEqual((st, j["error"]), (400, 'invalid parameter "limit": limit must be non-negative'))
 
+    def test_lookback_delta_parameter(self):
+        """Prometheus's per-query lookback_delta (2.43+, absent from 2.42): the instant selector looks back
+        that far instead of --query.lookback-delta; 0 or negative keeps the server's."""
+        e = self.start_ember().wait_ready()
+        t0 = (int(time.time() * 1000) // 60000) * 60000 - 40 * 60000
+        push(e.url, dataset(t0))
+        last = t0 + (N_SAMPLES - 1) * STEP_MS
+        t = (last + 20000) / 1000.0  # 20 s after the newest sample
+
+        def rooms(**extra):
+            st, j = e.api("/api/v1/query", query="temperature_celsius", time=str(t), **extra)
+            self.assertEqual(st, 200, j)
+            return sorted(s["metric"]["room"] for s in j["data"]["result"])
+
+        self.assertEqual(rooms(), ["cellar", "hall", "kitchen"])
+        self.assertEqual(rooms(lookback_delta="10s"), [])
+        self.assertEqual(rooms(lookback_delta="30"), ["cellar", "hall", "kitchen"])
+        self.assertEqual(rooms(lookback_delta="0"), ["cellar", "hall", "kitchen"])
+        # Ranges too: each step looks back 10 s only, so only steps within 10 s of a sample have a value.
+        st, j = e.api("/api/v1/query_range", method="POST", query='temperature_celsius{room="hall"}',
+                      start=str(last / 1000.0 - 60), end=str(t), step="5", lookback_delta="10s")
+        self.assertEqual(st, 200, j)
+        ts = [p[0] for p in j["data"]["result"][0]["values"]]
+        self.assertTrue(ts and all((x * 1000 - t0) % STEP_MS < 10000 for x in ts), ts)
+        self.assertNotIn(t, ts)
+        st, j = e.api("/api/v1/query", query="up", lookback_delta="soon")
+        self.assertEqual((st, j["errorType"], j["error"]),
+                         (400, "bad_data", 'error parsing lookback delta duration: cannot parse "soon" to a valid '
+                                           'duration'))
+
     def test_series_and_labels_match_prometheus(self):
         e, purl, t0 = self.start_pair()
         cases = [
