@@ -42,7 +42,9 @@ static void *writer(void *arg)
             em_label_t v[] = {{"__name__", "c"}, {"job", "t"}, {"k", names[k]}};
             em_labels_t ls = {v, 3};
             em_batch_add_series(b, &ls, true, refs[k]);
-            em_batch_add_sample(b, j * STEP_MS, (double)j);
+            /* Every third sample has a start timestamp: their log grows, is trimmed and republished
+             * under the readers. */
+            em_batch_add_sample_st(b, j % 3 == 0 ? j * STEP_MS - 1000 : 0, j * STEP_MS, (double)j);
         }
         cr_assert_eq(em_head_append_wait(c->h, b), EM_OK);
         cr_assert_eq(em_batch_result(b)->appended, N_SERIES);
@@ -71,6 +73,8 @@ static void check_series(em_series_set_t *set)
     while ((rc = em_sample_iter_next(it)) == EM_OK) {
         em_sample_iter_at(it, &t, &v);
         cr_assert_eq(v, (double)(t / STEP_MS), "value %f at %lld", v, (long long)t);
+        cr_assert_eq(em_sample_iter_at_st(it), (t / STEP_MS) % 3 == 0 ? t - 1000 : 0, "start timestamp at %lld",
+                     (long long)t);
         if (prev != INT64_MIN)
             cr_assert_eq(t, prev + STEP_MS, "gap between %lld and %lld", (long long)prev, (long long)t);
         prev = t;
