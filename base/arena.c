@@ -61,7 +61,7 @@ void em_arena_rewind(em_arena_t *a, size_t keep_bytes)
         all[k++] = b;
     for (em_arena_block_t *b = a->spare; b; b = b->next)
         all[k++] = b;
-    qsort(all, n, sizeof *all, cmp_block_size_desc);
+    em_qsort(all, n, sizeof *all, cmp_block_size_desc);
     a->head = NULL;
     a->spare = NULL;
     a->total_bytes = 0;

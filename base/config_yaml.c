@@ -731,7 +731,7 @@ static int read_kvs(cfg_ctx_t *c, yaml_node_t *v, em_config_kvs_t *out, bool lab
             goto out;
         }
     }
-    qsort(out->v, out->n, sizeof(em_config_kv_t), kv_cmp);
+    em_qsort(out->v, out->n, sizeof(em_config_kv_t), kv_cmp);
 out:
     free(ps.v);
     return rc;
@@ -762,7 +762,7 @@ static int read_params(cfg_ctx_t *c, yaml_node_t *v, em_config_params_t *out)
         if ((rc = read_strs(c, ps.v[i].v, &p->values, false)))
             goto out;
     }
-    qsort(out->v, out->n, sizeof(em_config_param_t), param_cmp);
+    em_qsort(out->v, out->n, sizeof(em_config_param_t), param_cmp);
 out:
     free(ps.v);
     return rc;

@@ -8,6 +8,7 @@
 #define EMBER_BASE_MEM_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 /* Thread: any. Never return NULL (em_malloc(0) returns a unique pointer). */
 void *em_malloc(size_t n);
@@ -17,6 +18,14 @@ char *em_strdup(const char *s);
 char *em_strndup(const char *s, size_t n);
 /* Grow-by-doubling helper: ensure *cap >= need, reallocating *p (element size 'elem'). */
 void em_grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/* qsort for arrays that may be empty: qsort(NULL, 0, ...) is undefined behaviour (its pointer must be
+ * valid even for no elements), which UBSan reports. */
+static inline void em_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
 
 #define EM_NEW(type) ((type *)em_calloc(1, sizeof(type)))
 #define EM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -272,7 +272,7 @@ void em_metrics_render(em_buf_t *out)
     family_t **order = em_malloc(sizeof(family_t *) * (g_n ? g_n : 1));
     for (size_t i = 0; i < g_n; i++)
         order[i] = &g_families[i];
-    qsort(order, g_n, sizeof(family_t *), family_cmp);
+    em_qsort(order, g_n, sizeof(family_t *), family_cmp);
     for (size_t i = 0; i < g_n; i++) {
         const family_t *f = order[i];
         if (f->n_children == 0 && f->n_collectors == 0)

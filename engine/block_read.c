@@ -148,7 +148,7 @@ static int open_segments(em_block_t *b, em_err_t *err)
         }
     closedir(d);
     if (n > 1)
-        qsort(names, n, sizeof(*names), seg_name_cmp);
+        em_qsort(names, n, sizeof(*names), seg_name_cmp);
     int rc = EM_OK;
     b->segs = em_calloc(n + 1, sizeof(*b->segs));
     for (size_t i = 0; i < n && rc == EM_OK; i++) {

@@ -492,7 +492,7 @@ static int write_symbols(em_block_writer_t *w, ixw_t *x)
             x->syms[x->n_syms++] = w->series[i].ls.v[j].name;
             x->syms[x->n_syms++] = w->series[i].ls.v[j].value;
         }
-    qsort(x->syms, x->n_syms, sizeof(*x->syms), str_cmp);
+    em_qsort(x->syms, x->n_syms, sizeof(*x->syms), str_cmp);
     size_t u = 0;
     for (size_t i = 0; i < x->n_syms; i++)
         if (u == 0 || strcmp(x->syms[u - 1], x->syms[i]) != 0)
@@ -672,7 +672,7 @@ static int write_index(em_block_writer_t *w, em_err_t *err)
     /* series refs in order: the first pair of each series carries it */
     for (size_t i = 0, k = 0; i < w->n_series; k += w->series[i].ls.n, i++)
         all[i] = pairs[k].series;
-    qsort(pairs, n_pairs, sizeof(*pairs), pair_cmp);
+    em_qsort(pairs, n_pairs, sizeof(*pairs), pair_cmp);
     if (write_label_indices(&x, pairs, n_pairs, &lt, &n_lt) != EM_OK ||
         write_postings(&x, all, w->n_series, pairs, n_pairs, &pt, &n_pt) != EM_OK)
         goto io;

@@ -37,7 +37,7 @@ void db_blocks_add(em_db_t *db, em_block_t *b)
     em_grow((void **)&db->blocks, &db->cap_blocks, db->n_blocks + 1, sizeof(em_block_t *));
     db->blocks[db->n_blocks++] = b;
     if (db->n_blocks > 1)
-        qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
+        em_qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
     pthread_mutex_unlock(&db->mu);
     db_update_gauges(db);
 }
@@ -294,7 +294,7 @@ static void load_blocks(em_db_t *db)
     }
     closedir(d);
     if (db->n_blocks > 1)
-        qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
+        em_qsort(db->blocks, db->n_blocks, sizeof(em_block_t *), cmp_block);
 }
 
 /* ---- open and close ---- */

@@ -264,7 +264,7 @@ static size_t top(const stat_tab_t *t, int which, size_t limit, em_arena_t *a, e
             v[n++] = &t->v[i];
     top_which = which;
     if (n > 1)
-        qsort(v, n, sizeof(*v), cmp_top);
+        em_qsort(v, n, sizeof(*v), cmp_top);
     size_t k = n < limit ? n : limit;
     for (size_t i = 0; i < k; i++)
         out[i] = (em_db_stat_t){v[i]->key, which ? v[i]->b : v[i]->a};

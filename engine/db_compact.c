@@ -42,7 +42,7 @@ int db_write_block(em_db_t *db, em_series_set_t *set, int64_t mint, int64_t maxt
             }
         }
         if (n_sources > 1)
-            qsort(sources, n_sources, sizeof(em_ulid_t), cmp_ulid);
+            em_qsort(sources, n_sources, sizeof(em_ulid_t), cmp_ulid);
         size_t w = 0;
         for (size_t i = 0; i < n_sources; i++)
             if (w == 0 || em_ulid_cmp(&sources[i], &sources[w - 1]) != 0)

@@ -92,7 +92,7 @@ static size_t normalise(int64_t (*iv)[2], size_t n)
     if (n < 2)
         return n;
     if (n > 1)
-        qsort(iv, n, sizeof(iv[0]), cmp_iv);
+        em_qsort(iv, n, sizeof(iv[0]), cmp_iv);
     size_t w = 0;
     for (size_t r = 1; r < n; r++) {
         if (iv[r][0] <= iv[w][1] || (iv[w][1] != INT64_MAX && iv[r][0] == iv[w][1] + 1)) {
@@ -138,7 +138,7 @@ head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, siz
     for (size_t i = 0; i < old->n; i++)
         push(t, &cap, &old->v[i].ls, old->v[i].hash, old->v[i].iv, old->v[i].n_iv);
     if (t->n > 1)
-        qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
+        em_qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
     size_t n_old = t->n;
     for (size_t i = 0; i < n; i++) {
         uint64_t h = em_labels_hash(&ls[i]);
@@ -162,7 +162,7 @@ head_tombs_t *head_tombs_add(const head_tombs_t *old, const em_labels_t *ls, siz
         e->n_iv = normalise(e->iv, e->n_iv + 1);
     }
     if (t->n > 1)
-        qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
+        em_qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
     return t;
 }
 
@@ -295,7 +295,7 @@ int head_tombs_decode(const uint8_t *p, size_t n, head_tombs_t **out, em_err_t *
         return em_err_set(err, EM_ECORRUPT, "malformed record");
     }
     if (t->n > 1)
-        qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
+        em_qsort(t->v, t->n, sizeof(head_tomb_t), cmp_tomb);
     *out = t;
     return EM_OK;
 }

@@ -613,7 +613,7 @@ void shard_truncate(shard_t *s, int64_t mint)
     const em_labels_t **lsp = em_malloc(sizeof(em_labels_t *) * n_gone);
     em_labels_t *ls = em_malloc(sizeof(em_labels_t) * n_gone);
     /* The index wants refs ascending; the table is in hash order. */
-    qsort(gone, n_gone, sizeof(*gone), cmp_series_ref);
+    em_qsort(gone, n_gone, sizeof(*gone), cmp_series_ref);
     for (size_t i = 0; i < n_gone; i++) {
         refs[i] = gone[i]->ref;
         ls[i] = series_labels(gone[i]);

@@ -403,7 +403,7 @@ static int hq_select(em_querier_t *q_, bool sorted, const em_select_hints_t *hin
     }
     em_postings_fini(&p);
     if (sorted && n > 1)
-        qsort(e, n, sizeof(entry_t), cmp_entry);
+        em_qsort(e, n, sizeof(entry_t), cmp_entry);
     head_set_t *s = EM_NEW(head_set_t);
     s->super.ops = &head_set_ops;
     s->q = q;

@@ -113,7 +113,7 @@ void em_labels_sort(em_label_t *v, size_t n)
 {
     /* Label sets are short: insertion sort beats qsort's call overhead. */
     if (n > 16) {
-        qsort(v, n, sizeof(*v), label_cmp);
+        em_qsort(v, n, sizeof(*v), label_cmp);
         return;
     }
     for (size_t i = 1; i < n; i++) {

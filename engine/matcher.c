@@ -120,7 +120,7 @@ static bool classify_alternation(em_matcher_t *m, const char *s, size_t n)
             break;
         pos++; /* the '|' */
     }
-    qsort(alts, k, sizeof(char *), cstr_cmp);
+    em_qsort(alts, k, sizeof(char *), cstr_cmp);
     size_t w = 0;
     for (size_t r = 0; r < k; r++) {
         if (w > 0 && strcmp(alts[w - 1], alts[r]) == 0)

@@ -637,7 +637,7 @@ static rm_pair_t *collect_pairs(em_memindex_t *ix, const uint32_t *refs, size_t 
                 pairs[k++] = (rm_pair_t){ve, ne, refs[i]};
         }
     }
-    qsort(pairs, k, sizeof(*pairs), pair_cmp);
+    em_qsort(pairs, k, sizeof(*pairs), pair_cmp);
     *n_pairs = k;
     return pairs;
 }
@@ -674,7 +674,7 @@ void em_memindex_remove(em_memindex_t *ix, const uint32_t *refs, size_t n, const
 
     uint32_t *sorted = em_malloc(n * sizeof(uint32_t));
     memcpy(sorted, refs, n * sizeof(uint32_t));
-    qsort(sorted, n, sizeof(uint32_t), u32_cmp);
+    em_qsort(sorted, n, sizeof(uint32_t), u32_cmp);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (m == 0 || sorted[m - 1] != sorted[i])
@@ -897,7 +897,7 @@ static void evaluate(select_state_t *st, em_postings_span_t all, em_postings_t *
 {
     em_postings_span_t cur = all;
     em_postings_t *next = &st->a, *spare = &st->b;
-    qsort(st->pos, st->n_pos, sizeof(group_t), group_cmp);
+    em_qsort(st->pos, st->n_pos, sizeof(group_t), group_cmp);
     for (size_t i = 0; i < st->n_pos; i++) {
         const group_t *g = &st->pos[i];
         if (i == 0 && g->n == 1) {

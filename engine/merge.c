@@ -210,7 +210,7 @@ static int mc_reencode(mchunks_t *c, const mchunk_t *g, size_t k)
         for (size_t j = 0; j < got; j++)
             s[n++] = (tv_t){ts[j], vs[j], g[i].input};
     }
-    qsort(s, n, sizeof(*s), tv_cmp);
+    em_qsort(s, n, sizeof(*s), tv_cmp);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
         if (u == 0 || s[u - 1].t != s[i].t)
@@ -285,7 +285,7 @@ static int mchunks_new(em_chunk_iter_t **in, size_t n, em_chunk_iter_t **out)
     mchunks_t *c = EM_NEW(mchunks_t);
     c->it.ops = &mc_ops;
     if (rc == EM_OK)
-        qsort(all, n_all, sizeof(*all), mchunk_cmp);
+        em_qsort(all, n_all, sizeof(*all), mchunk_cmp);
     for (size_t i = 0; i < n_all && rc == EM_OK;) {
         size_t j = i + 1;
         int64_t maxt = all[i].maxt;

@@ -233,7 +233,7 @@ void em_postings_intersect_k(const em_postings_span_t *lists, size_t k, em_posti
     em_postings_span_t local[16];
     em_postings_span_t *s = k <= EM_ARRAY_LEN(local) ? local : em_malloc(k * sizeof(*s));
     memcpy(s, lists, k * sizeof(*s));
-    qsort(s, k, sizeof(*s), span_len_cmp);
+    em_qsort(s, k, sizeof(*s), span_len_cmp);
     em_postings_intersect(s[0].v, s[0].n, s[1].v, s[1].n, out);
     em_postings_t tmp;
     em_postings_init(&tmp);

@@ -78,7 +78,7 @@ void em_strlist_sort_unique(em_strlist_t *l)
 {
     if (l->n < 2)
         return;
-    qsort(l->v, l->n, sizeof(char *), str_cmp);
+    em_qsort(l->v, l->n, sizeof(char *), str_cmp);
     size_t w = 1;
     for (size_t r = 1; r < l->n; r++)
         if (strcmp(l->v[r], l->v[w - 1]) != 0)

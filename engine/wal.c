@@ -153,7 +153,7 @@ static int list_dir(const char *dir, uint32_t **segs, size_t *n_segs, int64_t *c
     }
     closedir(d);
     if (*n_segs)
-        qsort(*segs, *n_segs, sizeof(uint32_t), cmp_u32);
+        em_qsort(*segs, *n_segs, sizeof(uint32_t), cmp_u32);
     return EM_OK;
 }
 

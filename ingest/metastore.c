@@ -133,7 +133,7 @@ void em_metastore_json(em_metastore_t *m, const char *metric, long limit, long l
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i] && (!metric || strcmp(m->slots[i]->name, metric) == 0))
             v[n++] = m->slots[i];
-    qsort(v, n, sizeof(family_t *), cmp_family);
+    em_qsort(v, n, sizeof(family_t *), cmp_family);
     em_buf_putc(out, '{');
     for (size_t i = 0; i < n && (limit < 0 || (long)i < limit); i++) {
         family_t *f = v[i];

@@ -640,7 +640,7 @@ static void reconcile(em_scrape_manager_t *m, const em_config_t *cfg)
                         em_q(sc->job_name));
         }
     }
-    qsort(np, n, sizeof(*np), pool_cmp);
+    em_qsort(np, n, sizeof(*np), pool_cmp);
     pthread_mutex_lock(&m->mu);
     scrape_pool_t **old = m->pools;
     size_t n_old = m->n_pools;

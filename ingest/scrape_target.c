@@ -170,7 +170,7 @@ void em_scrape_target_url(const em_scrape_config_t *sc, const em_labels_t *ls, e
             q[n++] = (qparam_t){k, NULL, NULL};
         q[j].first = ls->v[i].value;
     }
-    qsort(q, n, sizeof(qparam_t), qparam_cmp);
+    em_qsort(q, n, sizeof(qparam_t), qparam_cmp);
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         size_t nv = q[i].rest ? q[i].rest->n : 0;

@@ -180,7 +180,7 @@ int api_federate_write(em_queryable_t *qa, const api_federate_sel_t *sels, size_
         rc = collect(q, &sels[i], &hints, &a, &e, &n, &cap, err);
     if (rc == EM_OK) {
         if (n > 1)
-            qsort(e, n, sizeof(fed_entry_t), cmp_entry);
+            em_qsort(e, n, sizeof(fed_entry_t), cmp_entry);
         /* A series matched by several selectors was collected once per selector. */
         size_t u = 0;
         for (size_t i = 0; i < n; i++)

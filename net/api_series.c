@@ -121,7 +121,7 @@ static int collect_series(series_job_t *j, em_querier_t *q, em_labels_t **out, s
         }
     }
     if (n > 1) {
-        qsort(v, n, sizeof(*v), cmp_labels);
+        em_qsort(v, n, sizeof(*v), cmp_labels);
         size_t w = 1;
         for (size_t i = 1; i < n; i++)
             if (!em_labels_equal(&v[i], &v[w - 1]))
@@ -188,7 +188,7 @@ static void do_labels(series_job_t *j, em_querier_t *q)
     if (rounds > 1)
         em_strlist_sort_unique(&all);
     else if (all.n > 1)
-        qsort(all.v, all.n, sizeof(*all.v), cmp_str);
+        em_qsort(all.v, all.n, sizeof(*all.v), cmp_str);
     size_t n = all.n;
     bool truncated = j->limit > 0 && n > (size_t)j->limit;
     if (truncated)

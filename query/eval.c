@@ -194,7 +194,7 @@ void ev_check_dup_labels(ev_t *ev, const em_matrix_t *m)
         return;
     em_series_t *tmp = em_arena_alloc(ev->a, m->n * sizeof *tmp);
     memcpy(tmp, m->v, m->n * sizeof *tmp);
-    qsort(tmp, m->n, sizeof *tmp, cmp_series_labels);
+    em_qsort(tmp, m->n, sizeof *tmp, cmp_series_labels);
     for (size_t i = 1; i < m->n; i++)
         if (em_labels_equal(&tmp[i - 1].labels, &tmp[i].labels))
             EV_EXEC_FAIL(ev, "vector cannot contain metrics with the same labelset");
@@ -212,7 +212,7 @@ em_matrix_t ev_merge_same_labels(ev_t *ev, em_matrix_t m)
         return m;
     em_series_t *tmp = em_arena_alloc(ev->a, m.n * sizeof *tmp);
     memcpy(tmp, m.v, m.n * sizeof *tmp);
-    qsort(tmp, m.n, sizeof *tmp, cmp_series_labels);
+    em_qsort(tmp, m.n, sizeof *tmp, cmp_series_labels);
     bool dup = false;
     for (size_t i = 1; i < m.n && !dup; i++)
         dup = em_labels_equal(&tmp[i - 1].labels, &tmp[i].labels);
@@ -232,7 +232,7 @@ em_matrix_t ev_merge_same_labels(ev_t *ev, em_matrix_t m)
             for (size_t k = i; k < j; k++)
                 for (size_t p = 0; p < tmp[k].n; p++)
                     em_series_push(ev->a, &merged, tmp[k].pts[p].t, tmp[k].pts[p].v);
-            qsort(merged.pts, merged.n, sizeof *merged.pts, cmp_point);
+            em_qsort(merged.pts, merged.n, sizeof *merged.pts, cmp_point);
             for (size_t p = 1; p < merged.n; p++)
                 if (merged.pts[p].t == merged.pts[p - 1].t)
                     EV_EXEC_FAIL(ev, "vector cannot contain metrics with the same labelset");
@@ -849,7 +849,7 @@ static void finish_matrix(ev_t *ev, em_query_result_t *r, em_matrix_t m, em_vtyp
     }
     r->n_series = k;
     if (sort)
-        qsort(r->series, k, sizeof *r->series, cmp_qseries);
+        em_qsort(r->series, k, sizeof *r->series, cmp_qseries);
 }
 
 _Static_assert(sizeof(em_qpoint_t) == sizeof(em_fpoint_t), "point layouts must agree");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "base/regex.h"
 #include "base/strconv.h"
 #include "query/eval_int.h"
@@ -761,13 +762,13 @@ static em_matrix_t call_sort(ev_t *ev, const em_node_t *n)
     }
     if (id == EM_FN_SORT || id == EM_FN_SORT_DESC) {
         sort_desc_ctx = id == EM_FN_SORT_DESC;
-        qsort(m.v, m.n, sizeof *m.v, cmp_sort_value);
+        em_qsort(m.v, m.n, sizeof *m.v, cmp_sort_value);
     } else {
         sort_labels_ctx_n = 0;
         for (size_t i = 1; i < n->call.n_args && sort_labels_ctx_n < 16; i++)
             sort_labels_ctx_names[sort_labels_ctx_n++] = str_arg(n, i);
         sort_desc_ctx = id == EM_FN_SORT_BY_LABEL_DESC;
-        qsort(m.v, m.n, sizeof *m.v, cmp_sort_label);
+        em_qsort(m.v, m.n, sizeof *m.v, cmp_sort_label);
     }
     return m;
 }

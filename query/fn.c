@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/mem.h"
 #include "base/strconv.h"
 
 double em_kahan_inc(double inc, double sum, double *c)
@@ -281,7 +282,7 @@ double em_fn_quantile(double q, double *vals, size_t n)
         return -INFINITY;
     if (q > 1)
         return INFINITY;
-    qsort(vals, n, sizeof *vals, cmp_double);
+    em_qsort(vals, n, sizeof *vals, cmp_double);
     double nn = (double)n;
     double rank = q * (nn - 1);
     double lower = fmax(0, floor(rank));
@@ -335,7 +336,7 @@ double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, d
         return -INFINITY;
     if (q > 1)
         return INFINITY;
-    qsort(b, n, sizeof *b, cmp_bucket);
+    em_qsort(b, n, sizeof *b, cmp_bucket);
     if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
         return NAN;
     /* Merge buckets with the same bound. */
@@ -398,7 +399,7 @@ double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, d
 
 double em_fn_bucket_fraction(double lower, double upper, em_bucket_t *b, size_t n)
 {
-    qsort(b, n, sizeof *b, cmp_bucket);
+    em_qsort(b, n, sizeof *b, cmp_bucket);
     if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
         return NAN;
     size_t k = 0;

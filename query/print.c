@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/duration.h"
+#include "base/mem.h"
 #include "base/strconv.h"
 #include "query/parse.h"
 #include "query/parse_int.h"
@@ -112,7 +113,7 @@ static void put_selector(em_buf_t *b, const em_node_t *n, bool modifiers)
     /* A selector with neither name nor matchers (info()'s `{}`) prints as "{}"; Prometheus prints
      * nothing, which does not parse back. */
     if (k || vs->name[0] == '\0') {
-        qsort(strs, k, sizeof(*strs), cmp_str);
+        em_qsort(strs, k, sizeof(*strs), cmp_str);
         em_buf_putc(b, '{');
         for (size_t i = 0; i < k; i++) {
             if (i)

@@ -17,6 +17,7 @@
 #include "base/duration.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/regex.h"
 #include "base/strconv.h"
 #include "engine/chunk.h"
@@ -1411,7 +1412,7 @@ int em_promqltest_run(const char *const *paths, size_t n_paths, const em_promqlt
             n++;
         }
         closedir(d);
-        qsort(names, n, sizeof *names, cmp_str);
+        em_qsort(names, n, sizeof *names, cmp_str);
         for (size_t k = 0; k < n; k++) {
             em_err_t e2;
             em_err_clear(&e2);
