@@ -204,7 +204,28 @@ static void put_str_list(em_buf_t *b, const char *key, const char *const *v, siz
     em_buf_putc(b, ']');
 }
 
-static void render_result(em_buf_t *b, const em_query_result_t *r, long limit, bool *truncated)
+/* Prometheus's "stats" member of data (any non-empty stats parameter). */
+static void put_stats(em_buf_t *b, const em_query_stats_t *st)
+{
+    const struct {
+        const char *name;
+        double v;
+    } t[] = {{"evalTotalTime", st->prep_s + st->inner_eval_s + st->sort_s},
+             {"resultSortTime", st->sort_s},
+             {"queryPreparationTime", st->prep_s},
+             {"innerEvalTime", st->inner_eval_s},
+             {"execQueueTime", st->exec_queue_s},
+             {"execTotalTime", st->exec_total_s}};
+    em_buf_puts(b, ",\"stats\":{\"timings\":{");
+    for (size_t i = 0; i < EM_ARRAY_LEN(t); i++) {
+        em_buf_printf(b, "%s\"%s\":", i ? "," : "", t[i].name);
+        put_go_float(b, t[i].v);
+    }
+    em_buf_printf(b, "},\"samples\":{\"totalQueryableSamples\":%lld,\"peakSamples\":%lld}}",
+                  (long long)st->total_samples, (long long)st->peak_samples);
+}
+
+static void render_result(em_buf_t *b, const em_query_result_t *r, long limit, bool with_stats, bool *truncated)
 {
     size_t n = r->n_series;
     *truncated = false;
@@ -251,6 +272,8 @@ static void render_result(em_buf_t *b, const em_query_result_t *r, long limit, b
         }
         em_buf_putc(b, ']');
     }
+    if (with_stats)
+        put_stats(b, &r->stats);
     em_buf_putc(b, '}');
 }
 
@@ -263,6 +286,7 @@ typedef struct query_job {
     int64_t start_ms, end_ms, step_ms; /* step 0: instant */
     int64_t timeout_ms;
     int64_t lookback_ms; /* 0: --query.lookback-delta */
+    bool stats;          /* the stats parameter was given */
     long limit;
     int status;
     em_buf_t out;
@@ -316,7 +340,7 @@ static void query_work(em_http_job_t *job, void *arg)
         bool truncated;
         j->status = 200;
         em_buf_puts(&j->out, "{\"status\":\"success\",\"data\":");
-        render_result(&j->out, r, j->limit, &truncated);
+        render_result(&j->out, r, j->limit, j->stats, &truncated);
         size_t nw = r->n_warnings;
         const char **w = r->warnings;
         if (truncated) {
@@ -364,6 +388,8 @@ static int start_query(h2o_req_t *req, em_server_t *s, const em_http_params_t *p
         em_buf_fini(&m);
         return 0;
     }
+    const char *st = em_http_param(p, "stats");
+    proto->stats = st && *st;
     const char *q = em_http_param(p, "query");
     query_job_t *j = EM_NEW(query_job_t);
     *j = *proto;

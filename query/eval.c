@@ -521,6 +521,8 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
         if (n)
             fn(ev, &ls, st->scratch, has_sts ? st->scratch_st : NULL, n, ctx);
     }
+    if (total > ev->stat_peak)
+        ev->stat_peak = total;
     if (rc < 0) {
         const char *d = st->set->ops->err ? st->set->ops->err(st->set) : NULL;
         if (d)
@@ -628,6 +630,7 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t
     if (s.n) {
         s.labels = em_labels_copy(ls, ev->a);
         c->total += (int64_t)s.n;
+        ev->stat_total += (int64_t)s.n;
         *em_matrix_push(ev->a, &c->out) = s;
     }
     if (c->total > ev->max_samples) {
@@ -648,6 +651,8 @@ em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, ev_vs_yield_t yield
     if (c.smoothed)
         hi += ev->lookback_ms;
     ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, yield == EV_VS_START_TIMESTAMP, vs_series, &c);
+    if (c.total > ev->stat_peak)
+        ev->stat_peak = c.total;
     return c.out;
 }
 
@@ -715,6 +720,7 @@ static em_matrix_t matrix_selector(ev_t *ev, const em_node_t *n)
                 em_series_push(ev->a, &s, raw.v[i].pts[j].t, raw.v[i].pts[j].v);
         if (vs->anchored || vs->smoothed)
             s = extend_floats(ev, &s, ref - range, ref, vs->smoothed);
+        ev->stat_total += (int64_t)s.n;
         if (s.n)
             *em_matrix_push(ev->a, &out) = s;
     }
@@ -863,6 +869,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *r
     em_query_result_t *r = EM_NEW(em_query_result_t);
     em_arena_init(&r->arena);
     *out = r;
+    int64_t t_begin = now_ns();
     ev_annos_t annos = {0};
     ev_storage_t storage = {0};
     jmp_buf jb;
@@ -887,6 +894,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *r
         em_ast_fini(ast);
         return EM_EINVAL;
     }
+    int64_t t_parsed = now_ns();
     pthread_mutex_lock(&e->mu);
     while (e->running >= e->o.max_concurrency)
         pthread_cond_wait(&e->cv, &e->mu);
@@ -897,6 +905,8 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *r
     e->scratch_busy[slot] = true;
     em_arena_t *scratch = &e->scratch[slot];
     pthread_mutex_unlock(&e->mu);
+    int64_t t_started = now_ns();
+    volatile int64_t t_evaluated = 0; /* read after a longjmp */
 
     ev_t ev = {.a = scratch,
                .start = start,
@@ -927,6 +937,7 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *r
             r->t_ms = start;
         } else {
             em_matrix_t m = ev_eval(&ev, ast->root);
+            t_evaluated = now_ns();
             if (type == EM_VTYPE_SCALAR && !range) {
                 r->type = EM_VTYPE_SCALAR;
                 r->t_ms = start;
@@ -947,6 +958,16 @@ static int run(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *r
         r->series = NULL;
         r->n_series = 0;
     }
+    int64_t t_done = now_ns();
+    if (!t_evaluated)
+        t_evaluated = t_done;
+    r->stats = (em_query_stats_t){.exec_queue_s = (double)(t_started - t_parsed) / 1e9,
+                                  .prep_s = (double)(t_parsed - t_begin) / 1e9,
+                                  .inner_eval_s = (double)(t_evaluated - t_started) / 1e9,
+                                  .sort_s = (double)(t_done - t_evaluated) / 1e9,
+                                  .exec_total_s = (double)(t_done - t_begin) / 1e9,
+                                  .total_samples = ev.stat_total,
+                                  .peak_samples = ev.stat_peak};
     ev_storage_close(&storage); /* after an error unwound through a selector callback */
     free(storage.scratch);
     free(storage.scratch_st);

@@ -86,6 +86,15 @@ typedef struct em_qseries {
     size_t n_pts;
 } em_qseries_t;
 
+/* What the API's stats parameter shows (Prometheus's timings and samples). Times in seconds. Samples:
+ * total counts each sample a step used (a selected sample once per step, a range function's window
+ * once per step), as Prometheus's totalQueryableSamples; peak is the most one selector held (see
+ * --query.max-samples), where Prometheus counts all samples held at once. */
+typedef struct em_query_stats {
+    double exec_queue_s, prep_s, inner_eval_s, sort_s, exec_total_s;
+    int64_t total_samples, peak_samples;
+} em_query_stats_t;
+
 typedef struct em_query_result {
     em_vtype_t type;      /* SCALAR, VECTOR, MATRIX or STRING; NONE on error */
     em_qseries_t *series; /* VECTOR and MATRIX: the series (matrix sorted by labels) */
@@ -100,6 +109,7 @@ typedef struct em_query_result {
     size_t n_infos;
     em_qerr_kind_t err_kind;
     const char *err;  /* message (Prometheus's text) when err_kind != NONE */
+    em_query_stats_t stats;
     em_arena_t arena; /* owns everything above */
 } em_query_result_t;
 

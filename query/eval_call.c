@@ -258,6 +258,7 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
             hi++;
         if (hi == lo)
             continue;
+        ev->stat_total += (int64_t)(hi - lo);
         rc->c.ts = ts;
         rc->c.range_start = ref - rc->range;
         rc->c.range_end = ref;

@@ -44,6 +44,7 @@ typedef struct ev {
     em_queryable_t *qa;
     const volatile int *cancel;
     int64_t deadline_ns;
+    int64_t stat_total, stat_peak; /* em_query_stats_t's samples */
     bool delayed_name_removal;
     bool use_start_timestamps;
     const em_ast_t *ast;

@@ -209,6 +209,34 @@ class QueryAPITest(harness.TempDirTestCase):
         st, j = e.api("/api/v1/query", query="1", limit="-1")
         self.assertEqual((st, j["error"]), (400, 'invalid parameter "limit": limit must be non-negative'))
 
+    def test_stats_match_prometheus_for_plain_queries(self):
+        """stats=all: Prometheus's timings and samples members; totalQueryableSamples counts every sample a
+        step used, which for selectors and range functions over them is exactly Prometheus's count."""
+        e, purl, t0 = self.start_pair()
+        t = (t0 + 25 * 60000 + 7500) / 1000.0
+        start, end = t - 600, t
+        cases = [
+            ("/api/v1/query", {"query": "http_requests_total", "time": t}),
+            ("/api/v1/query", {"query": "rate(http_requests_total[5m])", "time": t}),
+            ("/api/v1/query", {"query": "sum by (job) (rate(http_requests_total[5m]))", "time": t}),
+            ("/api/v1/query", {"query": "temperature_celsius[2m]", "time": t}),
+            ("/api/v1/query_range", {"query": "temperature_celsius", "start": start, "end": end, "step": "60"}),
+            ("/api/v1/query_range", {"query": "max_over_time(temperature_celsius[1m])", "start": start, "end": end,
+                                     "step": "30"}),
+        ]
+        for path, params in cases:
+            params = dict(params, stats="all")
+            a, b = self.both(e, purl, path, params)
+            sa, sb = a.json()["data"]["stats"], b.json()["data"]["stats"]
+            ctx = f"{params['query']}: ember {sa}, Prometheus {sb}"
+            self.assertEqual(sorted(sa["timings"]), sorted(sb["timings"]), ctx)
+            self.assertTrue(all(v >= 0 for v in sa["timings"].values()), ctx)
+            self.assertEqual(sa["samples"]["totalQueryableSamples"], sb["samples"]["totalQueryableSamples"], ctx)
+            self.assertGreater(sa["samples"]["peakSamples"], 0, ctx)
+        # Without the parameter there is no stats member, as in Prometheus.
+        st, j = e.api("/api/v1/query", query="http_requests_total", time=str(t))
+        self.assertNotIn("stats", j["data"])
+
     def test_lookback_delta_parameter(self):
         """Prometheus's per-query lookback_delta (2.43+, absent from 2.42): the instant selector looks back
         that far instead of --query.lookback-delta; 0 or negative keeps the server's."""
