@@ -110,6 +110,16 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void ev_hold(ev_t *ev, int64_t extra)
+{
+    int64_t now = ev->held + extra;
+    if (now > ev->stat_peak)
+        ev->stat_peak = now;
+    if (now > ev->max_samples)
+        ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
+                "query processing would load too many samples into memory in query execution");
+}
+
 void ev_check(ev_t *ev)
 {
     if ((ev->tick++ & 63) != 0)
@@ -479,7 +489,7 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
                            &st->set, &err);
     if (rc != EM_OK)
         storage_fail(ev, rc, &err);
-    int64_t total = 0;
+    ev->sel_out = 0;
     while ((rc = em_series_set_next(st->set)) == EM_OK) {
         em_labels_t ls = em_series_set_labels(st->set);
         rc = em_series_set_samples(st->set, &st->it);
@@ -512,17 +522,13 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
         st->it = NULL;
         if (rc < 0)
             storage_fail(ev, rc, &err);
-        total += (int64_t)n;
-        if (total > ev->max_samples) {
-            ev_storage_close(st);
-            ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
-                    "query processing would load too many samples into memory in query execution");
-        }
+        /* A series is read whole, but what Prometheus counts as held is what the callbacks keep (windows,
+         * selected samples): they call ev_hold. One series beyond the limit is refused all the same. */
+        if ((int64_t)n > ev->max_samples)
+            ev_hold(ev, ev->max_samples + 1);
         if (n)
             fn(ev, &ls, st->scratch, has_sts ? st->scratch_st : NULL, n, ctx);
     }
-    if (total > ev->stat_peak)
-        ev->stat_peak = total;
     if (rc < 0) {
         const char *d = st->set->ops->err ? st->set->ops->err(st->set) : NULL;
         if (d)
@@ -536,6 +542,8 @@ static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, in
 {
     em_matrix_t *m = ctx;
     em_series_t *s = em_matrix_push(ev->a, m);
+    ev_hold(ev, ev->sel_out + (int64_t)n);
+    ev->sel_out += (int64_t)n;
     s->labels = em_labels_copy(ls, ev->a);
     s->pts = em_arena_alloc(ev->a, n * sizeof *pts);
     memcpy(s->pts, pts, n * sizeof *pts);
@@ -554,7 +562,7 @@ typedef struct vs_ctx {
     em_matrix_t out;
     ev_vs_yield_t yield;
     bool has_at, smoothed;
-    int64_t at, off, total;
+    int64_t at, off;
 } vs_ctx_t;
 
 /* A `smoothed` instant selector (promql-extended-range-selectors, Prometheus's smoothSeries): the
@@ -629,14 +637,10 @@ static void vs_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t
     }
     if (s.n) {
         s.labels = em_labels_copy(ls, ev->a);
-        c->total += (int64_t)s.n;
+        ev_hold(ev, ev->sel_out + (int64_t)s.n);
+        ev->sel_out += (int64_t)s.n;
         ev->stat_total += (int64_t)s.n;
         *em_matrix_push(ev->a, &c->out) = s;
-    }
-    if (c->total > ev->max_samples) {
-        ev_storage_close(ev->st);
-        ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
-                "query processing would load too many samples into memory in query execution");
     }
     ev_check(ev);
 }
@@ -651,8 +655,6 @@ em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, ev_vs_yield_t yield
     if (c.smoothed)
         hi += ev->lookback_ms;
     ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, yield == EV_VS_START_TIMESTAMP, vs_series, &c);
-    if (c.total > ev->stat_peak)
-        ev->stat_peak = c.total;
     return c.out;
 }
 
@@ -752,6 +754,8 @@ em_matrix_t ev_subquery(ev_t *ev, const em_node_t *n)
         EV_EXEC_FAIL(ev, "subquery has too many steps");
     em_matrix_t m = ev_eval(&child, n->sq.expr);
     ev->tick = child.tick;
+    ev->held = child.held;
+    ev->stat_peak = child.stat_peak; /* the inner samples are not part of totalQueryableSamples */
     return m;
 }
 
@@ -787,27 +791,58 @@ static em_matrix_t unary(ev_t *ev, const em_node_t *n)
     return m;
 }
 
+static em_matrix_t eval_node(ev_t *ev, const em_node_t *n);
+
+static int64_t matrix_points(const em_matrix_t *m)
+{
+    int64_t k = 0;
+    for (size_t i = 0; i < m->n; i++)
+        k += (int64_t)m->v[i].n;
+    return k;
+}
+
 em_matrix_t ev_eval(ev_t *ev, const em_node_t *n)
 {
     ev_check(ev);
     if (ev->end < ev->start)
         return (em_matrix_t){0};
     switch (n->kind) {
-    case EM_NODE_NUMBER:
-        return scalar_const(ev, n->number.v);
     case EM_NODE_PAREN:
     case EM_NODE_STEP_INVARIANT:
         return ev_eval(ev, n->paren.expr);
     case EM_NODE_UNARY:
-        return unary(ev, n);
+        return unary(ev, n); /* in place: the operand's samples, already held */
+    case EM_NODE_SUBQUERY:
+        return ev_subquery(ev, n); /* held by the inner evaluation */
+    default:
+        break;
+    }
+    /* As Prometheus's rangeEval: a node holds its operands' results and its own until it returns, then
+     * only its own. */
+    int64_t before = ev->held;
+    em_matrix_t m = eval_node(ev, n);
+    int64_t out = matrix_points(&m);
+    ev_hold(ev, out);
+    ev->held = before + out;
+    return m;
+}
+
+static em_matrix_t eval_node(ev_t *ev, const em_node_t *n)
+{
+    switch (n->kind) {
+    case EM_NODE_NUMBER:
+        return scalar_const(ev, n->number.v);
+    case EM_NODE_PAREN:
+    case EM_NODE_STEP_INVARIANT:
+    case EM_NODE_UNARY:
+    case EM_NODE_SUBQUERY:
+        break; /* ev_eval */
     case EM_NODE_VECTOR_SEL:
         return ev_vector_selector(ev, n, EV_VS_VALUE);
     case EM_NODE_MATRIX_SEL:
         if (ev->start != ev->end)
             EV_EXEC_FAIL(ev, "cannot do range evaluation of matrix selector");
         return matrix_selector(ev, n);
-    case EM_NODE_SUBQUERY:
-        return ev_subquery(ev, n);
     case EM_NODE_BINARY:
         return ev_binary(ev, n);
     case EM_NODE_AGGREGATE:

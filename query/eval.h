@@ -88,8 +88,8 @@ typedef struct em_qseries {
 
 /* What the API's stats parameter shows (Prometheus's timings and samples). Times in seconds. Samples:
  * total counts each sample a step used (a selected sample once per step, a range function's window
- * once per step), as Prometheus's totalQueryableSamples; peak is the most one selector held (see
- * --query.max-samples), where Prometheus counts all samples held at once. */
+ * once per step), as Prometheus's totalQueryableSamples; peak is the most samples held at once, what
+ * --query.max-samples limits (ev_hold in eval.c says what is held). */
 typedef struct em_query_stats {
     double exec_queue_s, prep_s, inner_eval_s, sort_s, exec_total_s;
     int64_t total_samples, peak_samples;

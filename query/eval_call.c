@@ -244,7 +244,7 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
     }
     size_t steps = ev_steps(ev);
     em_series_t o = {.drop_name = drop_name};
-    size_t lo = 0, hi = 0;
+    size_t lo = 0, hi = 0, window = 0; /* the last window, held until the series is done */
     for (size_t s = 0; s < steps; s++) {
         ev_check(ev);
         int64_t ts = ev->start + (int64_t)s * ev->interval;
@@ -258,7 +258,9 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
             hi++;
         if (hi == lo)
             continue;
-        ev->stat_total += (int64_t)(hi - lo);
+        window = hi - lo;
+        ev->stat_total += (int64_t)window;
+        ev_hold(ev, ev->sel_out + (int64_t)window);
         rc->c.ts = ts;
         rc->c.range_start = ref - rc->range;
         rc->c.range_end = ref;
@@ -299,6 +301,8 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
                     "_total/_sum/_count/_bucket: \"%s\"",
                     name);
     }
+    ev_hold(ev, ev->sel_out + (int64_t)(window + o.n));
+    ev->sel_out += (int64_t)o.n;
     o.labels = em_labels_copy(ls, ev->a);
     if (!rc->keep_name)
         ev_mark_drop(ev, &o.labels, &o.drop_name);
@@ -363,6 +367,7 @@ static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
         rc.at = ev_at_time(ev, &ma->sq.at, &rc.has_at);
         rc.c = (rctx_t){.id = id, .range_ms = rc.range};
         em_matrix_t raw = ev_subquery(ev, ma);
+        ev->sel_out = 0;
         for (size_t i = 0; i < raw.n; i++)
             range_series(ev, &rc, &raw.v[i].labels, raw.v[i].drop_name, raw.v[i].pts, NULL, raw.v[i].n);
     }

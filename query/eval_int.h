@@ -44,6 +44,10 @@ typedef struct ev {
     em_queryable_t *qa;
     const volatile int *cancel;
     int64_t deadline_ns;
+    /* Samples held, as Prometheus's --query.max-samples counts them: every node's result until its parent
+     * is done with it, and while a selector streams, what its series produced so far (sel_out) and the
+     * samples of the series being read. */
+    int64_t held, sel_out;
     int64_t stat_total, stat_peak; /* em_query_stats_t's samples */
     bool delayed_name_removal;
     bool use_start_timestamps;
@@ -61,6 +65,9 @@ __attribute__((noreturn, format(printf, 4, 5))) void ev_fail(ev_t *ev, int code,
                                                              const char *fmt, ...);
 #define EV_EXEC_FAIL(ev, ...) ev_fail((ev), EM_EINVAL, EM_QERR_EXECUTION, __VA_ARGS__)
 void ev_check(ev_t *ev);
+/* Account for holding 'extra' samples beyond ev->held for a moment: record the peak, and fail with
+ * Prometheus's error beyond --query.max-samples. */
+void ev_hold(ev_t *ev, int64_t extra);
 /* Close what ev_select_each left open (after an error). */
 void ev_storage_close(ev_storage_t *st);
 void ev_warn(ev_t *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

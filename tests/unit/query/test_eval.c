@@ -126,9 +126,14 @@ Test(query_eval, max_samples_limits_a_query)
     em_query_engine_opts_t o = {.max_samples = 100};
     em_query_engine_t *e = em_query_engine_new(&o);
     em_query_result_t *r;
-    cr_assert_eq(instant(e, "count_over_time(up_total[10m])", 600000, &r), EM_ELIMIT);
+    /* 10 series x 40 samples held at once */
+    cr_assert_eq(instant(e, "up_total[10m]", 600000, &r), EM_ELIMIT);
     cr_assert_eq(r->err_kind, EM_QERR_EXECUTION);
     cr_assert_str_eq(r->err, "query processing would load too many samples into memory in query execution");
+    em_query_result_free(r);
+    /* As in Prometheus, a range function holds one series' window at a time: 40 + the 10 results. */
+    cr_assert_eq(instant(e, "count_over_time(up_total[10m])", 600000, &r), EM_OK);
+    cr_assert_eq(r->stats.peak_samples, 40 + 10);
     em_query_result_free(r);
     cr_assert_eq(instant(e, "up_total{instance=\"1\"}", 600000, &r), EM_OK);
     em_query_result_free(r);
