@@ -6,6 +6,7 @@
 #ifndef EMBER_INGEST_EXPFMT_INT_H
 #define EMBER_INGEST_EXPFMT_INT_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -156,5 +157,76 @@ size_t em_expfmt__rune_prefix(const char *s, size_t max_runes);
 
 /* OpenMetrics float text of v (FormatOpenMetricsFloat): "1.0", "0.0", "+Inf", "1e-05", ... */
 size_t em_expfmt__fmt_om_float(double v, char *out);
+
+/* ---- the fast paths' common part (fast_series in expfmt_text.c and expfmt_om.c) ---- */
+
+/* What the head of a usual sample line holds. */
+typedef struct fast_line {
+    size_t name_b, series_end; /* end of the name; end of the name and labels */
+    uint32_t n_labels;
+    double v;
+} fast_line_t;
+
+/* The head of the usual line, `name{a="b",...} value`, from p->start: plain label names, values without
+ * escapes, the value made of val_cls bytes (the format's value class). Returns the index just past the
+ * value, or 0 when the line is anything else (then the exact path reads it). */
+static inline size_t fast_head(const em_expfmt_parser_t *p, int val_cls, fast_line_t *out)
+{
+    const unsigned char *b = (const unsigned char *)p->lx.b;
+    size_t len = p->lx.len, i = p->start + 1;
+    uint32_t nl = 0;
+    i = cc_span(b, i, len, CC_MD);
+    out->name_b = i;
+    if (i < len && b[i] == '{') {
+        i++;
+        while (i < len && b[i] != '}') {
+            if (!cc_is(b[i], CC_L))
+                return 0;
+            i = cc_span(b, i + 1, len, CC_LD);
+            if (i + 1 >= len || b[i] != '=' || b[i + 1] != '"')
+                return 0;
+            i += 2;
+            i = fast_lvalue_end(b, i, len);
+            if (i + 1 >= len || b[i] != '"')
+                return 0;
+            i++;
+            nl++;
+            if (b[i] == ',')
+                i++;
+            else if (b[i] != '}')
+                return 0;
+        }
+        if (i >= len)
+            return 0;
+        i++;
+    }
+    out->series_end = i;
+    out->n_labels = nl;
+    if (i >= len || b[i] != ' ')
+        return 0;
+    size_t va = ++i;
+    i = cc_span(b, i, len, val_cls);
+    if (i >= len || i == va || em_expfmt__parse_float((const char *)b + va, i - va, &out->v) != FP_OK)
+        return 0;
+    return i;
+}
+
+/* Take the line fast_head read, whose newline is at eol: the next entry starts after it. */
+static inline bool fast_take(em_expfmt_parser_t *p, const fast_line_t *f, size_t eol, bool has_ts, int64_t t_ms)
+{
+    p->lx.i = eol + 1;
+    p->lx.tok = eol;
+    p->lx.state = S_INIT;
+    p->series_end = f->series_end;
+    p->name_a = p->start;
+    p->name_b = f->name_b;
+    p->name_esc = false;
+    p->fastpath = true;
+    p->n_labels = f->n_labels;
+    p->v = isnan(f->v) ? em_expfmt__normal_nan() : f->v;
+    p->has_ts = has_ts;
+    p->t_ms = t_ms;
+    return true;
+}
 
 #endif

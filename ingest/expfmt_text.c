@@ -142,42 +142,12 @@ static int parse_suffix(em_expfmt_parser_t *p, int t)
  * exact path re-reads it): every line accepted here is one the exact path accepts the same way. */
 static bool fast_series(em_expfmt_parser_t *p)
 {
+    fast_line_t f;
+    size_t i = fast_head(p, CC_TVAL, &f);
+    if (i == 0)
+        return false;
     const unsigned char *b = (const unsigned char *)p->lx.b;
-    size_t len = p->lx.len, i = p->start + 1;
-    uint32_t nl = 0;
-    i = cc_span(b, i, len, CC_MD);
-    size_t name_b = i;
-    if (i < len && b[i] == '{') {
-        i++;
-        while (i < len && b[i] != '}') {
-            if (!cc_is(b[i], CC_L))
-                return false;
-            i = cc_span(b, i + 1, len, CC_LD);
-            if (i + 1 >= len || b[i] != '=' || b[i + 1] != '"')
-                return false;
-            i += 2;
-            i = fast_lvalue_end(b, i, len);
-            if (i + 1 >= len || b[i] != '"')
-                return false;
-            i++;
-            nl++;
-            if (b[i] == ',')
-                i++;
-            else if (b[i] != '}')
-                return false;
-        }
-        if (i >= len)
-            return false;
-        i++;
-    }
-    size_t series_end = i;
-    if (i >= len || b[i] != ' ')
-        return false;
-    size_t va = ++i;
-    i = cc_span(b, i, len, CC_TVAL);
-    double v;
-    if (i >= len || i == va || em_expfmt__parse_float((const char *)b + va, i - va, &v) != FP_OK)
-        return false;
+    size_t len = p->lx.len;
     bool has_ts = false;
     int64_t ts = 0;
     if (b[i] == ' ') {
@@ -190,19 +160,7 @@ static bool fast_series(em_expfmt_parser_t *p)
     } else if (b[i] != '\n') {
         return false;
     }
-    p->lx.i = i + 1;
-    p->lx.tok = i;
-    p->lx.state = S_INIT;
-    p->series_end = series_end;
-    p->name_a = p->start;
-    p->name_b = name_b;
-    p->name_esc = false;
-    p->fastpath = true;
-    p->n_labels = nl;
-    p->v = isnan(v) ? em_expfmt__normal_nan() : v;
-    p->has_ts = has_ts;
-    p->t_ms = ts;
-    return true;
+    return fast_take(p, &f, i, has_ts, ts);
 }
 
 static int parse_series(em_expfmt_parser_t *p, int t)
