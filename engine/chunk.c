@@ -348,10 +348,10 @@ static int iter_head_sample(em_xor_iter_t *it)
             : [y1] "+r"(b1), [y2] "+r"(b2)                                                                   \
             : [x1] "r"(a1), [x2] "r"(a2), [cc_] "r"(cond_)                                                   \
             : "cc")
-#define SEL_IF_NONNEG3(cond_, a1, b1, a2, b2, a3, b3)                                                        \
-    __asm__("test %[cc_], %[cc_]\n\tcmovns %[x1], %[y1]\n\tcmovns %[x2], %[y2]\n\tcmovns %[x3], %[y3]"       \
-            : [y1] "+r"(b1), [y2] "+r"(b2), [y3] "+r"(b3)                                                    \
-            : [x1] "r"(a1), [x2] "r"(a2), [x3] "r"(a3), [cc_] "r"(cond_)                                     \
+#define SEL_IF_NONNEG2(cond_, a1, b1, a2, b2)                                                                \
+    __asm__("test %[cc_], %[cc_]\n\tcmovns %[x1], %[y1]\n\tcmovns %[x2], %[y2]"                              \
+            : [y1] "+r"(b1), [y2] "+r"(b2)                                                                   \
+            : [x1] "r"(a1), [x2] "r"(a2), [cc_] "r"(cond_)                                                   \
             : "cc")
 #define SEL_IF_EQ3(x, k, a1, b1, a2, b2, a3, b3)                                                             \
     __asm__("cmp %[kk], %[xx]\n\tcmove %[x1], %[y1]\n\tcmove %[x2], %[y2]\n\tcmove %[x3], %[y3]"             \
@@ -364,10 +364,10 @@ static int iter_head_sample(em_xor_iter_t *it)
         if ((int64_t)(cond_) < 0)                                                                            \
             (b1) = (a1), (b2) = (a2);                                                                        \
     } while (0)
-#define SEL_IF_NONNEG3(cond_, a1, b1, a2, b2, a3, b3)                                                        \
+#define SEL_IF_NONNEG2(cond_, a1, b1, a2, b2)                                                                \
     do {                                                                                                     \
         if ((int64_t)(cond_) >= 0)                                                                           \
-            (b1) = (a1), (b2) = (a2), (b3) = (a3);                                                           \
+            (b1) = (a1), (b2) = (a2);                                                                        \
     } while (0)
 #define SEL_IF_EQ3(x, k, a1, b1, a2, b2, a3, b3)                                                             \
     do {                                                                                                     \
@@ -434,16 +434,17 @@ static ALWAYS_INLINE void decode_sample(const uint8_t *base, dstate_t *s)
     uint64_t sig = s->sig, trail = s->trail;
     uint64_t next = p0 + 2 + sig;
     SEL_IF_EQ3(top2, 3, next_new, next, sig_new, sig, trail_new, trail);
-    /* pp: the window bits; for '0', anything in bounds. read_sig: the bits the read must cover, none for
-     * '0', so that a chunk whose window stays 64 bits wide (constant series) reads the cheap way. */
-    uint64_t pp = next - sig, same = p0 + 1, read_sig = sig, none = 0;
-    SEL_IF_NONNEG3(wv, same, next, same, pp, none, read_sig);
+    uint64_t pp = next - sig, same = p0 + 1; /* pp: the window bits; for '0', anything in bounds */
+    SEL_IF_NONNEG2(wv, same, next, same, pp);
+    /* For '0' the payload is masked off, so it is read the cheap way even when the window is 64 bits
+     * wide, as it stays in a series whose value never changes. */
+    uint64_t changed = (uint64_t)((int64_t)wv >> 63);
     uint64_t payload;
-    if (LIKELY(read_sig <= 57))
+    if (LIKELY((sig & changed) <= 57))
         payload = peek57(base, pp) >> (64 - sig);
     else
         payload = peek64(base, pp) >> (64 - sig);
-    s->v_bits ^= (payload & (uint64_t)((int64_t)wv >> 63)) << (trail & 63);
+    s->v_bits ^= (payload & changed) << (trail & 63);
     s->sig = sig;
     s->trail = trail;
     s->pos = next;
