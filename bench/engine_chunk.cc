@@ -16,6 +16,8 @@ size_t bench_chunks_encode(bench_chunks *b);
 uint64_t bench_chunks_decode_iter(bench_chunks *b);
 uint64_t bench_chunks_decode_sample_iter(bench_chunks *b);
 uint64_t bench_chunks_decode_bulk(bench_chunks *b);
+uint64_t bench_chunks_decode_batch(bench_chunks *b);
+uint64_t bench_clock_probe(uint64_t n);
 }
 
 namespace
@@ -58,11 +60,31 @@ void BM_ChunkDecodeBulk(benchmark::State &state)
     Run(state, bench_chunks_decode_bulk);
 }
 
+void BM_ChunkDecodeBatch(benchmark::State &state)
+{
+    Run(state, bench_chunks_decode_batch);
+}
+
+// Not a codec case: a chain of dependent adds, one per cycle, so "GHz" is the clock the core ran at.
+// Run it right before and after a group; the shared machine's clock moves with the neighbours' load.
+void BM_ClockProbe(benchmark::State &state)
+{
+    constexpr uint64_t kAdds = 10000000;
+    for (auto _ : state)
+        benchmark::DoNotOptimize(bench_clock_probe(kAdds));
+    state.counters["GHz"] =
+        benchmark::Counter(static_cast<double>(kAdds) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 } // namespace
 
+// The clock probe runs first and last, around whatever the filter selects (include "ClockProbe" in it).
+BENCHMARK(BM_ClockProbe)->Name("BM_ClockProbe/before");
 BENCHMARK(BM_ChunkEncode)->DenseRange(0, 5);
 BENCHMARK(BM_ChunkDecodeIter)->DenseRange(0, 5);
 BENCHMARK(BM_ChunkDecodeSampleIter)->DenseRange(0, 5);
 BENCHMARK(BM_ChunkDecodeBulk)->DenseRange(0, 5);
+BENCHMARK(BM_ChunkDecodeBatch)->DenseRange(0, 5);
+BENCHMARK(BM_ClockProbe)->Name("BM_ClockProbe/after");
 
 BENCHMARK_MAIN();

@@ -14,6 +14,9 @@
 #include "engine/chunk.h"
 
 #define SAMPLES_PER_CHUNK 120
+/* Chunks per em_xor_decode_batch call: a series' chunks over a few hours, as a merge or a compaction
+ * decodes them. */
+#define BATCH_CHUNKS 8
 
 enum { KIND_COUNTER, KIND_INT_COUNTER, KIND_GAUGE, KIND_INT_GAUGE, KIND_CONST, KIND_MIX, KIND_N };
 
@@ -27,6 +30,8 @@ typedef struct bench_chunks {
     uint8_t *scratch; /* encoder buffer */
     int64_t out_ts[SAMPLES_PER_CHUNK];
     double out_vs[SAMPLES_PER_CHUNK];
+    int64_t batch_ts[BATCH_CHUNKS][SAMPLES_PER_CHUNK]; /* outputs of one em_xor_decode_batch call */
+    double batch_vs[BATCH_CHUNKS][SAMPLES_PER_CHUNK];
 } bench_chunks_t;
 
 static uint64_t rng_state;
@@ -206,4 +211,35 @@ uint64_t bench_chunks_decode_bulk(bench_chunks_t *b)
         sum += (uint64_t)b->out_ts[n - 1] ^ vb ^ n;
     }
     return sum;
+}
+
+/* Decode every chunk with em_xor_decode_batch, BATCH_CHUNKS at a time (two chunks interleaved). */
+uint64_t bench_chunks_decode_batch(bench_chunks_t *b)
+{
+    uint64_t sum = 0;
+    em_xor_decode_job_t jobs[BATCH_CHUNKS];
+    for (size_t c0 = 0; c0 < b->n_chunks; c0 += BATCH_CHUNKS) {
+        size_t k = b->n_chunks - c0 < BATCH_CHUNKS ? b->n_chunks - c0 : BATCH_CHUNKS;
+        for (size_t j = 0; j < k; j++)
+            jobs[j] = (em_xor_decode_job_t){
+                b->data[c0 + j], b->len[c0 + j], b->batch_ts[j], b->batch_vs[j], SAMPLES_PER_CHUNK, 0, 0};
+        em_xor_decode_batch(jobs, k);
+        for (size_t j = 0; j < k; j++) {
+            size_t n = jobs[j].n;
+            uint64_t vb;
+            memcpy(&vb, &b->batch_vs[j][n - 1], sizeof(vb));
+            sum += (uint64_t)b->batch_ts[j][n - 1] ^ vb ^ n;
+        }
+    }
+    return sum;
+}
+
+/* The effective clock: 'n' dependent adds take n cycles (one per cycle on any x86-64 of this decade),
+ * so n / elapsed time is the frequency the core ran at. Returns a value so the loop is kept. */
+uint64_t bench_clock_probe(uint64_t n)
+{
+    uint64_t x = n;
+    for (uint64_t i = 0; i < n; i++)
+        __asm__ volatile("add $1, %0" : "+r"(x));
+    return x;
 }

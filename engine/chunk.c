@@ -436,12 +436,15 @@ static ALWAYS_INLINE void decode_sample(const uint8_t *base, dstate_t *s)
     SEL_IF_EQ3(top2, 3, next_new, next, sig_new, sig, trail_new, trail);
     uint64_t pp = next - sig, same = p0 + 1; /* pp: the window bits; for '0', anything in bounds */
     SEL_IF_NONNEG2(wv, same, next, same, pp);
+    /* For '0' the payload is masked off, so it is read the cheap way even when the window is 64 bits
+     * wide, as it stays in a series whose value never changes. */
+    uint64_t changed = (uint64_t)((int64_t)wv >> 63);
     uint64_t payload;
-    if (LIKELY(sig <= 57))
+    if (LIKELY((sig & changed) <= 57))
         payload = peek57(base, pp) >> (64 - sig);
     else
         payload = peek64(base, pp) >> (64 - sig);
-    s->v_bits ^= (payload & (uint64_t)((int64_t)wv >> 63)) << (trail & 63);
+    s->v_bits ^= (payload & changed) << (trail & 63);
     s->sig = sig;
     s->trail = trail;
     s->pos = next;
@@ -450,29 +453,15 @@ static ALWAYS_INLINE void decode_sample(const uint8_t *base, dstate_t *s)
 /* Decode up to 'max' (>= 1) samples after the second into ts_ms[] and vs[]; the caller has checked they
  * remain. Returns how many were good: fewer than max means the data is corrupt. Inlined into next();
  * iter_run_bulk is the out-of-line copy for batches, whose loop gets the registers to itself. */
-static ALWAYS_INLINE size_t iter_run(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max)
+/* The loop state of an iterator, and back. */
+static ALWAYS_INLINE dstate_t state_load(const em_xor_iter_t *it)
 {
-    const uint8_t *base = it->base;
-    uint64_t fast_end = it->fast_end;
-    dstate_t s = {it->pos,     (uint64_t)it->t_ms, it->t_delta, it->v_bits, 64u - it->leading - it->trailing,
-                  it->trailing};
-    int64_t *ts = ts_ms, *const ts_end = ts_ms + max;
-    double *v_out = vs;
-    while (ts < ts_end) {
-        decode_sample(base, &s);
-        if (UNLIKELY(s.pos >= fast_end || (int64_t)s.trail < 0)) {
-            if ((int64_t)s.trail < 0)
-                break;
-            it->pos = s.pos;
-            if (!iter_reposition(it))
-                break;
-            base = it->base;
-            s.pos = it->pos;
-            fast_end = it->fast_end;
-        }
-        *ts++ = (int64_t)s.t;
-        *v_out++ = bits_f64(s.v_bits);
-    }
+    return (dstate_t){
+        it->pos, (uint64_t)it->t_ms, it->t_delta, it->v_bits, 64u - it->leading - it->trailing, it->trailing};
+}
+
+static ALWAYS_INLINE void state_save(em_xor_iter_t *it, dstate_t s)
+{
     it->pos = s.pos;
     it->t_ms = (int64_t)s.t;
     it->t_delta = s.t_delta;
@@ -480,6 +469,40 @@ static ALWAYS_INLINE size_t iter_run(em_xor_iter_t *it, int64_t *ts_ms, double *
     s.trail &= 63;
     it->trailing = (uint8_t)s.trail;
     it->leading = (uint8_t)(64u - s.sig - s.trail);
+}
+
+/* After decode_sample left s->pos at or past *fast_end or the window impossible: switch to the tail copy
+ * when the reader only reached the last bytes. Returns false when the sample is bad (corrupt, or past
+ * the end); the caller then stops this stream. */
+static ALWAYS_INLINE bool stream_recover(em_xor_iter_t *it, dstate_t *s, const uint8_t **base,
+                                         uint64_t *fast_end)
+{
+    if ((int64_t)s->trail < 0)
+        return false;
+    it->pos = s->pos;
+    if (!iter_reposition(it))
+        return false;
+    *base = it->base;
+    s->pos = it->pos;
+    *fast_end = it->fast_end;
+    return true;
+}
+
+static ALWAYS_INLINE size_t iter_run(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max)
+{
+    const uint8_t *base = it->base;
+    uint64_t fast_end = it->fast_end;
+    dstate_t s = state_load(it);
+    int64_t *ts = ts_ms, *const ts_end = ts_ms + max;
+    double *v_out = vs;
+    while (ts < ts_end) {
+        decode_sample(base, &s);
+        if (UNLIKELY(s.pos >= fast_end || (int64_t)s.trail < 0) && !stream_recover(it, &s, &base, &fast_end))
+            break;
+        *ts++ = (int64_t)s.t;
+        *v_out++ = bits_f64(s.v_bits);
+    }
+    state_save(it, s);
     return (size_t)(ts - ts_ms);
 }
 
@@ -494,6 +517,62 @@ static ALWAYS_INLINE size_t iter_run(em_xor_iter_t *it, int64_t *ts_ms, double *
 static BULK_FN size_t iter_run_bulk(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max)
 {
     return iter_run(it, ts_ms, vs, max);
+}
+
+/* ---- two chunks at once ----
+ *
+ * A chunk's samples form one dependency chain (see above), which leaves most of the core idle. Two
+ * chunks are independent chains, so decoding them in one loop lets the CPU run both side by side. Each
+ * stream keeps its own state and tail switch; the loop stops at the first bad sample of either, and the
+ * callers finish the other stream (and whatever remains of the longer chunk) with the one-stream loop. */
+
+/* Decode up to 'max' samples after the second from each of a and b, in step, into their arrays. Sets
+ * *got_a and *got_b to the good samples of each. A stream that hit a bad sample gets err EM_ECORRUPT; the
+ * other one may also have stopped short of max (after the bad sample's step) and can be continued. */
+static BULK_FN void iter_run_pair(em_xor_iter_t *ia, int64_t *ts_a, double *vs_a, em_xor_iter_t *ib,
+                                  int64_t *ts_b, double *vs_b, size_t max, size_t *got_a, size_t *got_b)
+{
+    const uint8_t *base_a = ia->base, *base_b = ib->base;
+    uint64_t fast_end_a = ia->fast_end, fast_end_b = ib->fast_end;
+    dstate_t a = state_load(ia), b = state_load(ib);
+    bool ok_a = true, ok_b = true;
+    size_t i;
+    for (i = 0; i < max; i++) {
+        decode_sample(base_a, &a);
+        decode_sample(base_b, &b);
+        if (UNLIKELY((a.pos >= fast_end_a) | (b.pos >= fast_end_b) | ((int64_t)(a.trail | b.trail) < 0))) {
+            if (a.pos >= fast_end_a || (int64_t)a.trail < 0)
+                ok_a = stream_recover(ia, &a, &base_a, &fast_end_a);
+            if (b.pos >= fast_end_b || (int64_t)b.trail < 0)
+                ok_b = stream_recover(ib, &b, &base_b, &fast_end_b);
+            if (!ok_a || !ok_b)
+                break;
+        }
+        ts_a[i] = (int64_t)a.t;
+        vs_a[i] = bits_f64(a.v_bits);
+        ts_b[i] = (int64_t)b.t;
+        vs_b[i] = bits_f64(b.v_bits);
+    }
+    /* Stopped early: the stream still good has sample i decoded too. */
+    size_t n_a = i, n_b = i;
+    if (i < max && ok_a) {
+        ts_a[i] = (int64_t)a.t;
+        vs_a[i] = bits_f64(a.v_bits);
+        n_a++;
+    }
+    if (i < max && ok_b) {
+        ts_b[i] = (int64_t)b.t;
+        vs_b[i] = bits_f64(b.v_bits);
+        n_b++;
+    }
+    state_save(ia, a);
+    state_save(ib, b);
+    if (!ok_a)
+        ia->err = EM_ECORRUPT;
+    if (!ok_b)
+        ib->err = EM_ECORRUPT;
+    *got_a = n_a;
+    *got_b = n_b;
 }
 
 size_t em_xor_iter_next_n(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t max, int *rc)
@@ -588,6 +667,74 @@ size_t em_xor_decode_all(const uint8_t *data, size_t len, int64_t *ts_ms, double
     if (rc)
         *rc = r == EM_ECORRUPT ? EM_ECORRUPT : EM_OK;
     return n;
+}
+
+/* One job's first two samples; leaves the iterator at the first sample the loops decode. */
+static void job_start(em_xor_decode_job_t *j, em_xor_iter_t *it)
+{
+    em_xor_iter_init(it, j->data, j->len);
+    j->n = em_xor_iter_next_n(it, j->ts_ms, j->vs, j->max < 2 ? j->max : 2, &j->rc);
+}
+
+/* Samples left for the loops, or 0 when the job is done or failed. */
+static size_t job_left(const em_xor_decode_job_t *j, const em_xor_iter_t *it)
+{
+    if (j->rc == EM_ECORRUPT || it->err != EM_OK)
+        return 0;
+    size_t left = it->n_total - it->n_read;
+    return j->max - j->n < left ? j->max - j->n : left;
+}
+
+/* Whatever the pair loop left of one job, with the one-stream path. */
+static void job_finish(em_xor_decode_job_t *j, em_xor_iter_t *it)
+{
+    int rc;
+    if (j->rc == EM_ECORRUPT)
+        return;
+    j->n += em_xor_iter_next_n(it, j->ts_ms + j->n, j->vs + j->n, j->max - j->n, &rc);
+    j->rc = rc == EM_ECORRUPT ? EM_ECORRUPT : EM_OK;
+}
+
+static void decode_pair(em_xor_decode_job_t *a, em_xor_decode_job_t *b)
+{
+    em_xor_iter_t ia, ib;
+    job_start(a, &ia);
+    job_start(b, &ib);
+    size_t left_a = job_left(a, &ia), left_b = job_left(b, &ib);
+    size_t common = left_a < left_b ? left_a : left_b;
+    if (common > 0) {
+        size_t got_a, got_b;
+        iter_run_pair(&ia, a->ts_ms + a->n, a->vs + a->n, &ib, b->ts_ms + b->n, b->vs + b->n, common, &got_a,
+                      &got_b);
+        ia.n_read += (uint32_t)got_a;
+        ib.n_read += (uint32_t)got_b;
+        a->n += got_a;
+        b->n += got_b;
+    }
+    job_finish(a, &ia);
+    job_finish(b, &ib);
+}
+
+void em_xor_decode_batch(em_xor_decode_job_t *jobs, size_t n_jobs)
+{
+    /* Jobs that skip an output take the one-stream path, which decodes into scratch. */
+    em_xor_decode_job_t *pending = NULL;
+    for (size_t i = 0; i < n_jobs; i++) {
+        em_xor_decode_job_t *j = &jobs[i];
+        if (!j->ts_ms || !j->vs) {
+            j->n = em_xor_decode_all(j->data, j->len, j->ts_ms, j->vs, j->max, &j->rc);
+            continue;
+        }
+        if (!pending) {
+            pending = j;
+            continue;
+        }
+        decode_pair(pending, j);
+        pending = NULL;
+    }
+    if (pending)
+        pending->n = em_xor_decode_all(pending->data, pending->len, pending->ts_ms, pending->vs, pending->max,
+                                       &pending->rc);
 }
 
 /* ------------------------------------------------------------------------------------------------ */

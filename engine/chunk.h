@@ -65,6 +65,9 @@
  * branch-free across the usual sample forms (real data mixes them unpredictably) and is also compiled
  * for x86-64-v3 (BMI2, MOVBE), picked at load time; see chunk.c. The bulk entry points
  * (em_xor_decode_all, em_xor_iter_next_n) are the fast path; em_xor_sample_iter_new batches through them.
+ * One chunk's samples form a single dependency chain (each sample's length says where the next begins),
+ * which leaves much of a core idle; em_xor_decode_batch decodes two chunks in one loop so their chains
+ * overlap, for callers that decode several whole chunks at once.
  *
  * THREADS. An encoder or iterator is used by one thread at a time. Pure functions: Thread: any.
  */
@@ -255,6 +258,24 @@ size_t em_xor_iter_next_n(em_xor_iter_t *it, int64_t *ts_ms, double *vs, size_t 
  * samples before the damage and sets *rc (which may be NULL) to EM_ECORRUPT; EM_OK otherwise.
  * Thread: any. */
 size_t em_xor_decode_all(const uint8_t *data, size_t len, int64_t *ts_ms, double *vs, size_t max, int *rc);
+
+/* One chunk of a batch for em_xor_decode_batch: the inputs of em_xor_decode_all, and its results. */
+typedef struct em_xor_decode_job {
+    const uint8_t *data; /* in: the chunk, with its count header */
+    size_t len;
+    int64_t *ts_ms; /* in: room for 'max' samples each; either may be NULL to skip it (slower) */
+    double *vs;
+    size_t max;
+    size_t n; /* out: samples decoded, as em_xor_decode_all returns */
+    int rc;   /* out: EM_OK or EM_ECORRUPT, as em_xor_decode_all sets it */
+} em_xor_decode_job_t;
+
+/* Decode every job's chunk, each with exactly em_xor_decode_all's result (samples, count, code), but
+ * two chunks at a time in one loop, which overlaps their dependency chains: faster than one call per
+ * chunk when there are several. Chunks of different lengths, empty and corrupt ones are fine; a corrupt
+ * chunk fails only its own job. Outputs must not overlap. The caller keeps the jobs and their buffers.
+ * Thread: any. */
+void em_xor_decode_batch(em_xor_decode_job_t *jobs, size_t n_jobs);
 
 /* ---- adapter to the storage read interface ---- */
 

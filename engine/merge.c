@@ -198,18 +198,28 @@ static int mc_reencode(mchunks_t *c, const mchunk_t *g, size_t k)
     tv_t *s = em_malloc((total + 1) * sizeof(*s));
     int64_t *ts = em_malloc((total + 1) * sizeof(*ts));
     double *vs = em_malloc((total + 1) * sizeof(*vs));
-    size_t n = 0;
-    int rc = EM_OK;
-    for (size_t i = 0; i < k && rc == EM_OK; i++) {
+    /* The chunks are independent streams: decoding them as one batch overlaps two at a time. */
+    em_xor_decode_job_t *jobs = em_malloc((k + 1) * sizeof(*jobs));
+    size_t n_jobs = 0, off = 0;
+    for (size_t i = 0; i < k; i++) {
         if (g[i].enc != EM_CHUNK_XOR)
             continue; /* native histograms cannot be merged here: dropped (see chunks above) */
         size_t want = em_xor_num_samples(g[i].data, g[i].len);
-        size_t got = em_xor_decode_all(g[i].data, g[i].len, ts, vs, want, &rc);
-        if (rc == EM_OK && got != want)
-            rc = EM_ECORRUPT;
-        for (size_t j = 0; j < got; j++)
-            s[n++] = (tv_t){ts[j], vs[j], g[i].input};
+        jobs[n_jobs++] = (em_xor_decode_job_t){g[i].data, g[i].len, ts + off, vs + off, want, 0, EM_OK};
+        off += want;
     }
+    em_xor_decode_batch(jobs, n_jobs);
+    size_t n = 0;
+    int rc = EM_OK;
+    for (size_t i = 0, j = 0; j < n_jobs && rc == EM_OK; i++) {
+        if (g[i].enc != EM_CHUNK_XOR)
+            continue;
+        rc = jobs[j].rc != EM_OK || jobs[j].n != jobs[j].max ? EM_ECORRUPT : EM_OK;
+        for (size_t q = 0; q < jobs[j].n; q++)
+            s[n++] = (tv_t){jobs[j].ts_ms[q], jobs[j].vs[q], g[i].input};
+        j++;
+    }
+    free(jobs);
     em_qsort(s, n, sizeof(*s), tv_cmp);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)

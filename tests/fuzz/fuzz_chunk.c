@@ -2,6 +2,8 @@
  *
  * 1. The input as a chunk: every decoding entry point (header count, explicit count, bulk, batches, seek,
  *    the sample-iterator adapter, resuming an encoder) must agree and never read out of bounds.
+ *    The input and a copy cut short by as many bytes as its last byte says, decoded as a pair by
+ *    em_xor_decode_batch, must each give what em_xor_decode_all gives.
  * 2. The input as samples: 16 bytes per sample (timestamp delta, value bits); encoding them and decoding
  *    must round-trip bit for bit, and the stable prefix must decode to the first samples at every step.
  */
@@ -17,6 +19,8 @@
 
 static int64_t g_ts[MAX_SAMPLES], g_ts2[MAX_SAMPLES];
 static double g_vs[MAX_SAMPLES], g_vs2[MAX_SAMPLES];
+static int64_t g_pair_ts[2][MAX_SAMPLES];
+static double g_pair_vs[2][MAX_SAMPLES];
 
 static void die_if(int cond)
 {
@@ -146,9 +150,33 @@ static void encode_from_input(const uint8_t *data, size_t size)
     free(buf);
 }
 
+/* The input and a shortened copy decoded in one batch; heap copies so that an overread is caught. */
+static void decode_as_pair(const uint8_t *data, size_t size)
+{
+    size_t cut = size ? size - data[size - 1] % (size + 1) : 0;
+    uint8_t *part[2] = {em_malloc(size + 1), em_malloc(cut + 1)};
+    size_t len[2] = {size, cut};
+    memcpy(part[0], data, size);
+    memcpy(part[1], data, cut);
+    em_xor_decode_job_t jobs[2];
+    for (int j = 0; j < 2; j++)
+        jobs[j] = (em_xor_decode_job_t){part[j], len[j], g_pair_ts[j], g_pair_vs[j], MAX_SAMPLES, 0, 0};
+    em_xor_decode_batch(jobs, 2);
+    for (int j = 0; j < 2; j++) {
+        int rc;
+        size_t n = em_xor_decode_all(part[j], len[j], g_ts, g_vs, MAX_SAMPLES, &rc);
+        die_if(jobs[j].n != n || jobs[j].rc != rc);
+        die_if(memcmp(g_ts, g_pair_ts[j], n * sizeof(*g_ts)) != 0);
+        die_if(memcmp(g_vs, g_pair_vs[j], n * sizeof(*g_vs)) != 0);
+    }
+    free(part[0]);
+    free(part[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     decode_as_chunk(data, size);
+    decode_as_pair(data, size);
     encode_from_input(data, size);
     return 0;
 }

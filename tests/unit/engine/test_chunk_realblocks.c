@@ -173,6 +173,36 @@ static void check_chunk(const char *where, const uint8_t *data, size_t len, cons
     free(vs);
 }
 
+/* Decode all chunks of a segment with em_xor_decode_batch (consecutive chunks paired, as a merge or a
+ * compaction decodes a series) and compare with one em_xor_decode_all per chunk. */
+static void check_batch(const char *path, em_xor_decode_job_t *jobs, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        jobs[j].max = em_xor_num_samples(jobs[j].data, jobs[j].len);
+        jobs[j].ts_ms = em_malloc((jobs[j].max + 1) * sizeof(int64_t));
+        jobs[j].vs = em_malloc((jobs[j].max + 1) * sizeof(double));
+    }
+    em_xor_decode_batch(jobs, n);
+    for (size_t j = 0; j < n; j++) {
+        size_t max = jobs[j].max;
+        int64_t *ts = em_malloc((max + 1) * sizeof(*ts));
+        double *vs = em_malloc((max + 1) * sizeof(*vs));
+        int rc;
+        size_t got = em_xor_decode_all(jobs[j].data, jobs[j].len, ts, vs, max, &rc);
+        cr_assert_eq(jobs[j].rc, EM_OK, "%s: chunk %zu: batch decode failed", path, j);
+        cr_assert_eq(jobs[j].n, got, "%s: chunk %zu: batch decoded %zu samples, one call %zu", path, j,
+                     jobs[j].n, got);
+        cr_assert_eq(memcmp(jobs[j].ts_ms, ts, got * sizeof(*ts)), 0, "%s: chunk %zu: timestamps differ",
+                     path, j);
+        cr_assert_eq(memcmp(jobs[j].vs, vs, got * sizeof(*vs)), 0, "%s: chunk %zu: value bits differ", path,
+                     j);
+        free(ts);
+        free(vs);
+        free(jobs[j].ts_ms);
+        free(jobs[j].vs);
+    }
+}
+
 static void check_segment(const char *path, const dump_t *d, int64_t mint, int64_t maxt, size_t *cursor,
                           block_stats_t *st)
 {
@@ -181,7 +211,8 @@ static void check_segment(const char *path, const dump_t *d, int64_t mint, int64
     cr_assert_geq(flen, 8, "%s: shorter than its header", path);
     cr_assert_eq(em_be32(f), CHUNK_MAGIC, "%s: bad magic", path);
     cr_assert_eq(f[4], 1, "%s: chunk format version %u", path, f[4]);
-    size_t off = 8;
+    size_t off = 8, n_jobs = 0, cap_jobs = 0;
+    em_xor_decode_job_t *jobs = NULL;
     while (off < flen) {
         char where[512];
         snprintf(where, sizeof(where), "%s@%zu", path, off);
@@ -197,8 +228,12 @@ static void check_segment(const char *path, const dump_t *d, int64_t mint, int64
         check_chunk(where, data, dlen, d, mint, maxt, cursor, &st->bytes_extra);
         st->chunks++;
         st->samples += em_xor_num_samples(data, dlen);
+        em_grow((void **)&jobs, &cap_jobs, n_jobs + 1, sizeof(*jobs));
+        jobs[n_jobs++] = (em_xor_decode_job_t){.data = data, .len = dlen};
         off += k + 1 + dlen + 4;
     }
+    check_batch(path, jobs, n_jobs);
+    free(jobs);
     free(f);
 }
 
