@@ -7,24 +7,8 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "common/rng.h"
 #include "engine/chunk.h"
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-    rng_state = s * 0x9e3779b97f4a7c15ull + 1;
-}
-
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
 
 static double bitsd(uint64_t b)
 {

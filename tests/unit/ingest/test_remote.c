@@ -22,6 +22,7 @@
 #include "base/buf.h"
 #include "base/hash.h"
 #include "base/mem.h"
+#include "common/rng.h"
 #include "ingest/proto/remote.pb-c.h"
 #include "ingest/remote.h"
 
@@ -374,21 +375,10 @@ Test(ingest_remote, encoder_writes_the_same_bytes_as_google_protobuf)
     em_buf_fini(&want);
 }
 
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
 Test(ingest_remote, random_requests_round_trip_bit_exactly)
 {
     const uint64_t seed = 20240601;
-    rng_state = seed;
+    rng_seed(seed);
     em_arena_t a;
     em_arena_init(&a);
     em_remote_write_enc_t e;
