@@ -537,3 +537,45 @@ Test(engine_head, start_timestamps_survive_replay_checkpoints_and_truncation)
     em_head_close(h);
     em_test_rmdir(dir);
 }
+
+Test(engine_head, malformed_start_time_records_are_skipped_not_fatal)
+{
+    char dir[PATH_MAX];
+    em_test_tmpdir(dir, sizeof(dir), "headstbad");
+    em_head_t *h = open_head(dir, 1);
+    em_batch_t *b = em_batch_new();
+    lbuf_t lb;
+    em_batch_add_series(b, mk(&lb, "with_st", 0), true, 0);
+    for (int64_t t = 0; t < 10 * 30000; t += 30000)
+        em_batch_add_sample_st(b, st_expected(t), t, (double)t);
+    cr_assert_eq(em_head_append_wait(h, b), EM_OK);
+    em_batch_free(b);
+    em_head_close(h);
+
+    /* Append to the shard's WAL: a truncated record, one for an unknown series, and one for a sample the
+     * series does not have (newer than its last). Replay must skip all three and keep the rest. */
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof(wal), "%s/000", dir);
+    em_wal_t *w;
+    em_err_t err;
+    em_wal_opts_t wo = {0};
+    cr_assert_eq(em_wal_open(wal, &wo, &w, &err), EM_OK, "%s", err.msg);
+    const uint8_t truncated[] = {0x01, 0x80};
+    em_wal_add(w, EM_WAL_REC_START_TIMES, truncated, sizeof(truncated));
+    em_buf_t r = EM_BUF_INIT;
+    em_buf_put_uvarint(&r, 999); /* no such series */
+    em_buf_put_varint(&r, 0);
+    em_buf_put_varint(&r, -5);
+    em_buf_put_uvarint(&r, 1); /* the series, at a time it has no sample */
+    em_buf_put_varint(&r, 3600000);
+    em_buf_put_varint(&r, -5);
+    em_wal_add(w, EM_WAL_REC_START_TIMES, r.data, r.len);
+    cr_assert_eq(em_wal_flush(w, &err), EM_OK, "%s", err.msg);
+    em_wal_close(w);
+    em_buf_fini(&r);
+
+    h = open_head(dir, 1);
+    cr_assert_eq(check_sts(h, "with_st", 0, INT64_MAX, false), 10 - 2);
+    em_head_close(h);
+    em_test_rmdir(dir);
+}
