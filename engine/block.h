@@ -61,7 +61,9 @@
  * checks what is cheap to check: magics, versions, the TOC and its CRC, and the CRCs of the symbol table,
  * the label offset table and label indices, and the postings offset table. The first querier loads the
  * symbol table and the postings offset table (symbols as NUL-terminated strings; the postings offset
- * table as a sorted array), so a block no query touches costs only its mappings. Series records,
+ * table as a sorted array), so a block no query touches costs only its mappings; em_block_unload_idle
+ * frees them again once no querier has used the block for a while (the db does so after
+ * EM_DB_INDEX_IDLE_MS), so a query over months of blocks does not keep every index in memory. Series records,
  * postings lists and chunks stay on disk and are read on demand, each checked against its CRC before
  * use; a failed check turns into EM_ECORRUPT from the series set or iterator, with a message naming the
  * file and offset. em_block_verify checks everything.
@@ -318,5 +320,10 @@ typedef struct em_block_stats {
     size_t n_symbols;
 } em_block_stats_t;
 void em_block_stats(em_block_t *b, em_block_stats_t *st);
+/* Free the index tables loaded for queries if the block has had no querier for idle_ms or more; the
+ * next querier loads them again. Returns whether it freed them. Thread: any. */
+bool em_block_unload_idle(em_block_t *b, int64_t idle_ms);
+/* Whether the index tables are in memory (tests, metrics). Thread: any. */
+bool em_block_index_loaded(em_block_t *b);
 
 #endif

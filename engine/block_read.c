@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/duration.h"
 #include "base/fs.h"
 #include "base/hash.h"
 #include "base/log.h"
@@ -45,24 +46,67 @@ struct em_block {
     atomic_bool deleted;
     pthread_mutex_t mu; /* guards tomb (the pointer) and 'loaded'; serializes em_block_delete */
     tomb_ref_t *tomb;
-    bool loaded; /* ix holds the symbol and postings tables; set once under mu, then ix is read-only */
+    /* ix holds the symbol and postings tables while 'loaded'; they change only under mu with no users,
+     * so a user (tables_acquire) reads them without the lock. */
+    bool loaded;
+    int users;           /* queriers and other readers of ix; guarded by mu */
+    int64_t last_use_ms; /* when the last user came or went; guarded by mu */
+    size_t n_symbols;    /* counted when opened, for em_block_stats */
 };
 
-/* Load the index tables on first use (open only validated them), so blocks that no query touches cost
- * no memory beyond their mappings. Returns EM_OK or the parse error. Thread: any. */
-static int ensure_loaded(em_block_t *b, em_err_t *err)
+/* Load the index tables if needed. Call with mu held. */
+static int load_locked(em_block_t *b, em_err_t *err)
+{
+    if (b->loaded)
+        return EM_OK;
+    int rc = em_index_parse(&b->ix, b->index.p, b->index.n, err);
+    if (rc == EM_OK)
+        b->loaded = true;
+    else
+        em_err_prefix(err, "%s", b->index.path);
+    return rc;
+}
+
+/* Become a user of the index tables, loading them first if needed (open only validated them, and idle
+ * blocks unload them: em_block_unload_idle). Returns EM_OK or the parse error. Thread: any. */
+static int tables_acquire(em_block_t *b, em_err_t *err)
 {
     pthread_mutex_lock(&b->mu);
-    int rc = EM_OK;
-    if (!b->loaded) {
-        rc = em_index_parse(&b->ix, b->index.p, b->index.n, err);
-        if (rc == EM_OK)
-            b->loaded = true;
-        else
-            em_err_prefix(err, "%s", b->index.path);
+    int rc = load_locked(b, err);
+    if (rc == EM_OK) {
+        b->users++;
+        b->last_use_ms = em_now_ms();
     }
     pthread_mutex_unlock(&b->mu);
     return rc;
+}
+
+static void tables_release(em_block_t *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->users--;
+    b->last_use_ms = em_now_ms();
+    pthread_mutex_unlock(&b->mu);
+}
+
+bool em_block_unload_idle(em_block_t *b, int64_t idle_ms)
+{
+    pthread_mutex_lock(&b->mu);
+    bool unload = b->loaded && b->users == 0 && em_now_ms() - b->last_use_ms >= idle_ms;
+    if (unload) {
+        em_index_fini(&b->ix);
+        b->loaded = false;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return unload;
+}
+
+bool em_block_index_loaded(em_block_t *b)
+{
+    pthread_mutex_lock(&b->mu);
+    bool l = b->loaded;
+    pthread_mutex_unlock(&b->mu);
+    return l;
 }
 
 static tomb_ref_t *tomb_acquire(em_block_t *b)
@@ -223,6 +267,7 @@ int em_block_open(const char *dir, em_block_t **out, em_err_t *err)
         em_err_prefix(err, "%s", b->index.path);
         goto out;
     }
+    b->n_symbols = b->ix.n_syms;
     em_index_fini(&b->ix);
     if ((rc = open_segments(b, err)) != EM_OK)
         goto out;
@@ -293,7 +338,7 @@ void em_block_stats(em_block_t *b, em_block_stats_t *st)
     st->index_bytes = b->index.n;
     for (size_t i = 0; i < b->n_segs; i++)
         st->chunks_bytes += b->segs[i].n;
-    st->n_symbols = ensure_loaded(b, NULL) == EM_OK ? b->ix.n_syms : 0;
+    st->n_symbols = b->n_symbols;
 }
 
 /* ---- chunks ---- */
@@ -878,6 +923,7 @@ static void bq_close(em_querier_t *qq)
 {
     bquerier_t *q = (bquerier_t *)qq;
     tomb_release(q->tomb);
+    tables_release(q->b);
     em_block_release(q->b);
     free(q);
 }
@@ -886,7 +932,7 @@ static const em_querier_ops_t bq_ops = {bq_select, bq_label_names, bq_label_valu
 
 int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier_t **out, em_err_t *err)
 {
-    int rc = ensure_loaded(b, err);
+    int rc = tables_acquire(b, err);
     if (rc != EM_OK)
         return rc;
     bquerier_t *q = EM_NEW(bquerier_t);
@@ -905,11 +951,13 @@ int em_block_querier(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, em_querier
 int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_matcher_t *const *ms,
                     size_t n_ms, em_err_t *err)
 {
-    /* The postings tables are loaded lazily; a block no query has touched yet has none in memory. */
-    int lrc = ensure_loaded(b, err);
-    if (lrc != EM_OK)
+    pthread_mutex_lock(&b->mu); /* held throughout: the tables cannot be unloaded meanwhile */
+    int lrc = load_locked(b, err);
+    if (lrc != EM_OK) {
+        pthread_mutex_unlock(&b->mu);
         return lrc;
-    pthread_mutex_lock(&b->mu);
+    }
+    b->last_use_ms = em_now_ms();
     em_postings_t refs;
     em_postings_init(&refs);
     em_index_series_t s;
@@ -950,7 +998,7 @@ int em_block_delete(em_block_t *b, int64_t mint_ms, int64_t maxt_ms, const em_ma
 
 int em_block_verify(em_block_t *b, em_err_t *err)
 {
-    if (ensure_loaded(b, err) != EM_OK)
+    if (tables_acquire(b, err) != EM_OK)
         return EM_ECORRUPT;
     const em_index_t *ix = &b->ix;
     em_postings_t p;
@@ -996,5 +1044,6 @@ int em_block_verify(em_block_t *b, em_err_t *err)
     }
     em_postings_fini(&p);
     em_index_series_fini(&s);
+    tables_release(b);
     return rc;
 }

@@ -164,6 +164,8 @@ static void metrics_init(db_metrics_t *m)
                        "Number of times the database failed to reloadBlocks block data from disk.", NULL);
     m->blocks_loaded =
         em_gauge_new("ember_tsdb_blocks_loaded", "Number of currently loaded data blocks", NULL);
+    m->indexes_loaded = em_gauge_new("ember_tsdb_block_indexes_in_memory",
+                                     "Number of blocks whose index tables are in memory for queries.", NULL);
     m->size_bytes =
         em_gauge_new("ember_tsdb_storage_blocks_bytes",
                      "The number of bytes that are currently used for local storage by all blocks.", NULL);
@@ -312,6 +314,8 @@ static void resolve_opts(em_db_t *db)
         o->max_block_ms = o->min_block_ms;
     if (o->maintain_interval_ms <= 0)
         o->maintain_interval_ms = 60 * 1000;
+    if (o->index_idle_ms == 0)
+        o->index_idle_ms = EM_DB_INDEX_IDLE_MS;
 }
 
 static int load_tombs(em_db_t *db, em_err_t *err)

@@ -66,6 +66,7 @@ typedef struct em_db em_db_t;
 
 #define EM_DB_DEFAULT_BLOCK_MS (2 * 3600 * 1000LL)
 #define EM_DB_MAX_BLOCK_CAP_MS (31 * 24 * 3600 * 1000LL)
+#define EM_DB_INDEX_IDLE_MS (5 * 60 * 1000LL) /* a block's index tables are freed after this long unused */
 
 typedef struct em_db_opts {
     const char *dir;          /* the data directory; created if missing */
@@ -82,6 +83,9 @@ typedef struct em_db_opts {
      * em_db_maintain (tests). */
     int64_t maintain_interval_ms;
     bool no_background;
+    /* Each round frees the index tables of blocks no querier used for this long (0: EM_DB_INDEX_IDLE_MS;
+     * negative: never). */
+    int64_t index_idle_ms;
 } em_db_opts_t;
 
 /* Open the data directory: take the lock (EM_EBUSY naming the owner's pid when another process holds

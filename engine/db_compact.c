@@ -433,6 +433,21 @@ void db_remove_replaced(em_db_t *db)
 
 /* ---- the round and the thread ---- */
 
+/* Free the index tables of blocks that no querier used lately: a query over months loads every block's
+ * tables, which would otherwise stay for the life of the block. */
+static void unload_idle_indexes(em_db_t *db)
+{
+    size_t n, loaded = 0;
+    em_block_t **v = db_blocks_snapshot(db, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (db->o.index_idle_ms >= 0)
+            em_block_unload_idle(v[i], db->o.index_idle_ms);
+        loaded += em_block_index_loaded(v[i]);
+    }
+    db_blocks_snapshot_free(v, n);
+    em_gauge_set(db->m.indexes_loaded, (double)loaded);
+}
+
 /* Locks: requires maint_mu. */
 int db_round(em_db_t *db, em_err_t *err)
 {
@@ -442,6 +457,7 @@ int db_round(em_db_t *db, em_err_t *err)
     if (rc == EM_OK)
         rc = rc2;
     retention(db);
+    unload_idle_indexes(db);
     db_update_gauges(db);
     return rc;
 }

@@ -37,7 +37,7 @@ typedef struct db_metrics {
     em_counter_t *retention_time, *retention_size;
     em_counter_t *blocks_corrupted, *reloads, *reloads_failed;
     em_gauge_t *blocks_loaded, *size_bytes, *retention_limit_bytes, *lowest_timestamp;
-    em_gauge_t *compaction_failing;
+    em_gauge_t *compaction_failing, *indexes_loaded;
 } db_metrics_t;
 
 struct em_db {

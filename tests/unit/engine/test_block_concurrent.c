@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "common/tmpdir.h"
@@ -52,15 +53,17 @@ static void *reader(void *arg)
         em_series_set_close(ss);
         em_querier_close(q);
         atomic_fetch_add(&reads, 1);
+        usleep(50); /* moments without queriers, when the tables may be unloaded */
     }
     em_matcher_fini(&m);
     return NULL;
 }
 
-Test(engine_block_concurrent, queries_run_through_deletes_and_removal)
+/* Write the test block (N_SERIES series m000.. of N_SAMPLES samples, v == t) under dir; its path into
+ * path. */
+static void write_block(const char *dir, char *path, size_t path_len, char names[N_SERIES][16])
 {
-    char dir[256], path[512], name[EM_ULID_STR_LEN + 1];
-    em_test_tmpdir(dir, sizeof(dir), "blockconc");
+    char name[EM_ULID_STR_LEN + 1];
     em_block_writer_opts_t o = {.min_time_ms = 0, .max_time_ms = N_SAMPLES * 1000, .no_fsync = true};
     em_block_writer_t *w;
     cr_assert_eq(em_block_writer_new(dir, &o, &w, NULL), EM_OK);
@@ -70,7 +73,6 @@ Test(engine_block_concurrent, queries_run_through_deletes_and_removal)
         ts[i] = i * 1000;
         vs[i] = (double)ts[i];
     }
-    char names[N_SERIES][16];
     for (int s = 0; s < N_SERIES; s++) {
         snprintf(names[s], sizeof(names[s]), "m%03d", s);
         em_label_t lv[] = {{"__name__", names[s]}};
@@ -81,7 +83,16 @@ Test(engine_block_concurrent, queries_run_through_deletes_and_removal)
     cr_assert_eq(em_block_writer_commit(w, &meta, NULL), EM_OK);
     em_block_writer_free(w);
     em_ulid_format(&meta.ulid, name);
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, path_len, "%s/%s", dir, name);
+    em_block_meta_fini(&meta);
+}
+
+Test(engine_block_concurrent, queries_run_through_deletes_and_removal)
+{
+    char dir[256], path[512];
+    em_test_tmpdir(dir, sizeof(dir), "blockconc");
+    char names[N_SERIES][16];
+    write_block(dir, path, sizeof(path), names);
     em_block_t *b;
     cr_assert_eq(em_block_open(path, &b, NULL), EM_OK);
 
@@ -110,6 +121,38 @@ Test(engine_block_concurrent, queries_run_through_deletes_and_removal)
         em_block_release(b);
     }
     cr_assert(!em_path_exists(path), "block directory left behind");
-    em_block_meta_fini(&meta);
+    em_test_rmdir(dir);
+}
+
+/* Queriers come and go while another thread frees the index tables whenever no querier holds them: no
+ * querier may see them freed or half loaded. */
+Test(engine_block_concurrent, index_tables_unload_between_queries)
+{
+    char dir[256], path[512];
+    em_test_tmpdir(dir, sizeof(dir), "blockunload");
+    char names[N_SERIES][16];
+    write_block(dir, path, sizeof(path), names);
+    em_block_t *b;
+    cr_assert_eq(em_block_open(path, &b, NULL), EM_OK);
+    atomic_store(&stop, false);
+    atomic_store(&reads, 0);
+    pthread_t th[N_READERS];
+    for (int i = 0; i < N_READERS; i++) {
+        em_block_acquire(b);
+        pthread_create(&th[i], NULL, reader, b);
+    }
+    long unloads = 0;
+    for (int k = 0; k < 20000 && (unloads < 20 || atomic_load(&reads) < 20 * N_READERS); k++) {
+        unloads += em_block_unload_idle(b, 0);
+        usleep(100);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < N_READERS; i++) {
+        pthread_join(th[i], NULL);
+        em_block_release(b);
+    }
+    cr_assert_gt(unloads, 0, "the tables were never free to unload");
+    cr_assert_geq(atomic_load(&reads), N_READERS, "queries ran");
+    em_block_release(b);
     em_test_rmdir(dir);
 }

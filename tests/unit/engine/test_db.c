@@ -1122,3 +1122,47 @@ Test(engine_db, prometheus_blocks_copied_into_the_data_dir_serve_exactly_their_s
     em_db_close(db);
     em_test_rmdir(dir);
 }
+
+static size_t indexes_in_memory(em_db_t *db)
+{
+    size_t n, loaded = 0;
+    em_block_t **v = db_blocks_snapshot(db, &n);
+    for (size_t i = 0; i < n; i++)
+        loaded += em_block_index_loaded(v[i]);
+    db_blocks_snapshot_free(v, n);
+    return loaded;
+}
+
+Test(engine_db, idle_block_indexes_are_freed_and_reloaded_on_the_next_query)
+{
+    char dir[PATH_MAX];
+    em_test_tmpdir(dir, sizeof(dir), "dbidle");
+    em_db_opts_t o = {
+        .dir = dir, .min_block_ms = MIN_MS, .head_shards = 2, .no_background = true, .index_idle_ms = 1};
+    em_db_t *db = NULL;
+    em_err_t err;
+    cr_assert_eq(em_db_open(&o, &db, &err), EM_OK, "%s", err.msg);
+    append(db, "m", 5, 0, 60, 0, 5000); /* five minutes: blocks of one minute */
+    cr_assert_eq(em_db_maintain(db, NULL), EM_OK);
+    cr_assert_geq(n_blocks(db, NULL), 2);
+    cr_assert_eq(indexes_in_memory(db), 0, "opening a block validates its index without keeping it");
+
+    em_buf_t got = EM_BUF_INIT;
+    em_querier_t *q;
+    dump(em_db_queryable(db), "m", INT64_MIN, INT64_MAX, &got, &q);
+    size_t loaded = indexes_in_memory(db);
+    cr_assert_gt(loaded, 0, "a query loads the tables");
+    usleep(5000);
+    cr_assert_eq(em_db_maintain(db, NULL), EM_OK);
+    cr_assert_eq(indexes_in_memory(db), loaded, "an open querier keeps them");
+    em_querier_close(q);
+    usleep(5000);
+    cr_assert_eq(em_db_maintain(db, NULL), EM_OK);
+    cr_assert_eq(indexes_in_memory(db), 0, "idle tables are freed");
+
+    check_all(db, "m", 5, 60, 5000); /* and loaded again, with the same answers */
+    cr_assert_eq(indexes_in_memory(db), loaded);
+    em_buf_fini(&got);
+    em_db_close(db);
+    em_test_rmdir(dir);
+}
