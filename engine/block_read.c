@@ -725,7 +725,8 @@ static void bs_free(em_sample_iter_t *it)
     free(s);
 }
 
-static const em_sample_iter_ops_t bs_ops = {bs_next, bs_seek, bs_at, bs_free, NULL}; /* blocks keep no start timestamps */
+static const em_sample_iter_ops_t bs_ops = {bs_next, bs_seek, bs_at, bs_free,
+                                            NULL}; /* blocks keep no start timestamps */
 
 static int bset_samples(em_series_set_t *ss, em_sample_iter_t **out)
 {

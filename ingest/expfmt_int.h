@@ -212,7 +212,8 @@ static inline size_t fast_head(const em_expfmt_parser_t *p, int val_cls, fast_li
 }
 
 /* Take the line fast_head read, whose newline is at eol: the next entry starts after it. */
-static inline bool fast_take(em_expfmt_parser_t *p, const fast_line_t *f, size_t eol, bool has_ts, int64_t t_ms)
+static inline bool fast_take(em_expfmt_parser_t *p, const fast_line_t *f, size_t eol, bool has_ts,
+                             int64_t t_ms)
 {
     p->lx.i = eol + 1;
     p->lx.tok = eol;

@@ -225,7 +225,8 @@ static void put_stats(em_buf_t *b, const em_query_stats_t *st)
                   (long long)st->total_samples, (long long)st->peak_samples);
 }
 
-static void render_result(em_buf_t *b, const em_query_result_t *r, long limit, bool with_stats, bool *truncated)
+static void render_result(em_buf_t *b, const em_query_result_t *r, long limit, bool with_stats,
+                          bool *truncated)
 {
     size_t n = r->n_series;
     *truncated = false;
@@ -383,8 +384,8 @@ static int start_query(h2o_req_t *req, em_server_t *s, const em_http_params_t *p
     if (lb && *lb && !parse_api_duration(lb, &proto->lookback_ms)) {
         em_buf_t m = EM_BUF_INIT;
         quote(&m, lb);
-        api_error(req, "bad_data", "error parsing lookback delta duration: cannot parse %s to a valid duration",
-                  m.data);
+        api_error(req, "bad_data",
+                  "error parsing lookback delta duration: cannot parse %s to a valid duration", m.data);
         em_buf_fini(&m);
         return 0;
     }

@@ -538,7 +538,8 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
     ev_storage_close(st);
 }
 
-static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n, void *ctx)
+static void collect_series(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n,
+                           void *ctx)
 {
     em_matrix_t *m = ctx;
     em_series_t *s = em_matrix_push(ev->a, m);
@@ -654,7 +655,8 @@ em_matrix_t ev_vector_selector(ev_t *ev, const em_node_t *n, ev_vs_yield_t yield
     int64_t lo = (c.has_at ? c.at : ev->start) - c.off, hi = (c.has_at ? c.at : ev->end) - c.off;
     if (c.smoothed)
         hi += ev->lookback_ms;
-    ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, yield == EV_VS_START_TIMESTAMP, vs_series, &c);
+    ev_select_each(ev, vs, lo - ev->lookback_ms + 1, hi, NULL, 0, yield == EV_VS_START_TIMESTAMP, vs_series,
+                   &c);
     return c.out;
 }
 
@@ -1028,8 +1030,12 @@ int em_query_exec_instant(em_query_engine_t *e, em_queryable_t *qa, const char *
                           int64_t t_ms, int64_t timeout_ms, const volatile int *cancel,
                           em_query_result_t **out)
 {
-    em_query_req_t req = {
-        .expr = expr, .len = len, .start_ms = t_ms, .end_ms = t_ms, .timeout_ms = timeout_ms, .cancel = cancel};
+    em_query_req_t req = {.expr = expr,
+                          .len = len,
+                          .start_ms = t_ms,
+                          .end_ms = t_ms,
+                          .timeout_ms = timeout_ms,
+                          .cancel = cancel};
     return em_query_exec(e, qa, &req, out);
 }
 
@@ -1075,16 +1081,18 @@ int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *ex
     return em_query_exec(e, qa, &req, out);
 }
 
-int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req, em_query_result_t **out)
+int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req,
+                  em_query_result_t **out)
 {
     if (req->step_ms == 0)
-        return run(e, qa, &(em_query_req_t){.expr = req->expr,
-                                            .len = req->len,
-                                            .start_ms = req->start_ms,
-                                            .end_ms = req->start_ms,
-                                            .timeout_ms = req->timeout_ms,
-                                            .lookback_ms = req->lookback_ms,
-                                            .cancel = req->cancel},
+        return run(e, qa,
+                   &(em_query_req_t){.expr = req->expr,
+                                     .len = req->len,
+                                     .start_ms = req->start_ms,
+                                     .end_ms = req->start_ms,
+                                     .timeout_ms = req->timeout_ms,
+                                     .lookback_ms = req->lookback_ms,
+                                     .cancel = req->cancel},
                    out);
     int rc = check_range(req->start_ms, req->end_ms, req->step_ms, out);
     return rc == EM_OK ? run(e, qa, req, out) : rc;

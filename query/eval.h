@@ -108,7 +108,7 @@ typedef struct em_query_result {
     const char **infos; /* "PromQL info: ..." */
     size_t n_infos;
     em_qerr_kind_t err_kind;
-    const char *err;  /* message (Prometheus's text) when err_kind != NONE */
+    const char *err; /* message (Prometheus's text) when err_kind != NONE */
     em_query_stats_t stats;
     em_arena_t arena; /* owns everything above */
 } em_query_result_t;
@@ -142,7 +142,8 @@ typedef struct em_query_req {
 } em_query_req_t;
 
 /* em_query_exec_instant or em_query_exec_range, as req->step_ms says. Thread: as those. */
-int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req, em_query_result_t **out);
+int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req,
+                  em_query_result_t **out);
 
 /* Free a result and everything in it. NULL allowed. Thread: any (one owner). */
 void em_query_result_free(em_query_result_t *r);

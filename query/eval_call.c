@@ -286,10 +286,11 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
         }
     }
     if (rc->c.st_overlap)
-        ev_warn(ev,
-                "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric "
-                "\"%s\"",
-                em_labels_get(ls, EM_METRIC_NAME) ? em_labels_get(ls, EM_METRIC_NAME) : "");
+        ev_warn(
+            ev,
+            "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric "
+            "\"%s\"",
+            em_labels_get(ls, EM_METRIC_NAME) ? em_labels_get(ls, EM_METRIC_NAME) : "");
     if (!o.n)
         return;
     if ((id == EM_FN_RATE || id == EM_FN_INCREASE)) {
@@ -312,7 +313,8 @@ static void range_series(ev_t *ev, range_ctx_t *rc, const em_labels_t *ls, bool 
     ev_check(ev);
 }
 
-static void range_series_cb(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n, void *ctx)
+static void range_series_cb(ev_t *ev, const em_labels_t *ls, em_fpoint_t *pts, int64_t *sts, size_t n,
+                            void *ctx)
 {
     range_series(ev, ctx, ls, false, pts, sts, n);
 }
@@ -360,7 +362,8 @@ static em_matrix_t call_range(ev_t *ev, const em_node_t *n, size_t mi)
         rc.c = (rctx_t){.id = id, .range_ms = rc.range, .anchored = anchored, .smoothed = smoothed};
         int64_t lo = (rc.has_at ? rc.at : ev->start) - rc.off - rc.range + 1 - rc.ext_lo;
         int64_t hi = (rc.has_at ? rc.at : ev->end) - rc.off + rc.ext_hi;
-        ev_select_each(ev, vs, lo, hi, fname, rc.range, uses_sts(ev, id, anchored, smoothed), range_series_cb, &rc);
+        ev_select_each(ev, vs, lo, hi, fname, rc.range, uses_sts(ev, id, anchored, smoothed), range_series_cb,
+                       &rc);
     } else {
         rc.range = ev_duration(ev, ma->sq.range_ms, ma->sq.range_expr);
         rc.off = ev_duration(ev, ma->sq.offset_ms, ma->sq.offset_expr);

@@ -474,7 +474,8 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
         series_def_t d;
         if (is_st_line(lines[*i])) {
             if (st_line) {
-                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has no following sample line", r->file, st_line);
+                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has no following sample line", r->file,
+                                st_line);
                 break;
             }
             if (!parse_st_line(r, lines[*i], &st)) {
@@ -490,13 +491,14 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
         }
         if (st_line) {
             if (!em_labels_equal(&st.labels, &d.labels)) {
-                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st metric does not match the following sample line metric",
-                                r->file, st_line);
+                rc = em_err_set(err, EM_EINVAL,
+                                "%s:%zu: @st metric does not match the following sample line metric", r->file,
+                                st_line);
                 break;
             }
             if (!d.histogram && st.n != d.n) {
-                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has %zu values but sample line has %zu", r->file,
-                                st_line, st.n, d.n);
+                rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has %zu values but sample line has %zu",
+                                r->file, st_line, st.n, d.n);
                 break;
             }
             d.sts = st.vals;

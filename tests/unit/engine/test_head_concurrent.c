@@ -73,8 +73,8 @@ static void check_series(em_series_set_t *set)
     while ((rc = em_sample_iter_next(it)) == EM_OK) {
         em_sample_iter_at(it, &t, &v);
         cr_assert_eq(v, (double)(t / STEP_MS), "value %f at %lld", v, (long long)t);
-        cr_assert_eq(em_sample_iter_at_st(it), (t / STEP_MS) % 3 == 0 ? t - 1000 : 0, "start timestamp at %lld",
-                     (long long)t);
+        cr_assert_eq(em_sample_iter_at_st(it), (t / STEP_MS) % 3 == 0 ? t - 1000 : 0,
+                     "start timestamp at %lld", (long long)t);
         if (prev != INT64_MIN)
             cr_assert_eq(t, prev + STEP_MS, "gap between %lld and %lld", (long long)prev, (long long)t);
         prev = t;
