@@ -60,6 +60,34 @@ static int parse_symbols(em_index_t *ix, uint64_t off, em_err_t *err)
     return EM_OK;
 }
 
+/* The loaded symbol equal to s[0, n), or NULL. The format keeps symbols sorted (byte order), so a binary
+ * search finds it; in a table that is not sorted the search may miss, and the caller copies instead. */
+static const char *find_symbol(const em_index_t *ix, const uint8_t *s, size_t n)
+{
+    size_t lo = 0, hi = ix->n_syms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2, ml = ix->sym_len[mid];
+        int c = memcmp(ix->syms[mid], s, ml < n ? ml : n);
+        if (c == 0)
+            c = (ml > n) - (ml < n);
+        if (c == 0)
+            return ix->syms[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* A postings-table string: the symbol's loaded copy when there is one (every label name and value is a
+ * symbol, except the all-postings entry's empty pair), else a copy of its own. */
+static const char *pt_string(em_index_t *ix, const uint8_t *s, size_t n)
+{
+    const char *sym = find_symbol(ix, s, n);
+    return sym ? sym : em_arena_strndup(&ix->pt_store, (const char *)s, n);
+}
+
 static int parse_postings_table(em_index_t *ix, uint64_t off, em_err_t *err)
 {
     const uint8_t *b;
@@ -84,8 +112,10 @@ static int parse_postings_table(em_index_t *ix, uint64_t off, em_err_t *err)
             return em_err_set(err, EM_ECORRUPT,
                               "index: postings offset table entry %u at offset %zu is invalid", i, at);
         em_index_pentry_t *e = &ix->pt[i];
-        e->name = em_arena_strndup(&ix->pt_store, (const char *)nm, nl);
-        e->value = em_arena_strndup(&ix->pt_store, (const char *)vv, vl);
+        /* Entries of one name follow each other: look the name up once per run. */
+        const char *prev = i > 0 ? ix->pt[i - 1].name : NULL;
+        e->name = prev && strlen(prev) == nl && memcmp(prev, nm, nl) == 0 ? prev : pt_string(ix, nm, nl);
+        e->value = pt_string(ix, vv, vl);
         e->off = po;
         if (strlen(e->name) != nl || strlen(e->value) != vl)
             return em_err_set(err, EM_ECORRUPT, "index: NUL byte in a label at offset %zu", at);

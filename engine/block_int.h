@@ -10,7 +10,7 @@
 
 /* A parsed, read-only view of an index file in memory (mapped or not; the caller keeps it alive). */
 typedef struct em_index_pentry {
-    const char *name, *value; /* borrowed from the index's symbol storage (NUL-terminated copies) */
+    const char *name, *value; /* the symbols' loaded copies (pt_store holds any that are not symbols) */
     uint64_t off;             /* offset of the postings list */
 } em_index_pentry_t;
 

@@ -1118,3 +1118,32 @@ Test(engine_block, delete_on_a_freshly_opened_block_finds_its_series)
     free_series(s, 6);
     em_test_rmdir(dir);
 }
+
+/* The postings offset table's names and values are the symbols' loaded copies, not copies of their own
+ * (the all-postings entry's empty pair excepted), in a block Prometheus wrote. */
+Test(engine_block, postings_table_strings_share_the_symbols)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s/index", BLOCKS_DIR, real_blocks[0]);
+    em_buf_t data = EM_BUF_INIT;
+    em_err_t err;
+    cr_assert_eq(em_read_file(path, 1 << 30, &data, &err), EM_OK, "%s", err.msg);
+    em_index_t ix;
+    memset(&ix, 0, sizeof(ix));
+    em_arena_init(&ix.pt_store);
+    cr_assert_eq(em_index_parse(&ix, (const uint8_t *)data.data, data.len, &err), EM_OK, "%s", err.msg);
+    cr_assert_gt(ix.n_pt, 10);
+    const char *lo = ix.syms[0], *hi = ix.syms[ix.n_syms - 1] + ix.sym_len[ix.n_syms - 1];
+    size_t shared = 0;
+    for (size_t i = 0; i < ix.n_pt; i++) {
+        const char *s[2] = {ix.pt[i].name, ix.pt[i].value};
+        for (int k = 0; k < 2; k++) {
+            bool in_symbols = s[k] >= lo && s[k] <= hi;
+            cr_assert(in_symbols || !*s[k], "entry %zu: \"%s\" is a copy of its own", i, s[k]);
+            shared += in_symbols;
+        }
+    }
+    cr_assert_geq(shared, 2 * (ix.n_pt - 1));
+    em_index_fini(&ix);
+    em_buf_fini(&data);
+}
