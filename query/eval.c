@@ -110,14 +110,19 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+__attribute__((noreturn)) static void too_many_samples(ev_t *ev)
+{
+    ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
+            "query processing would load too many samples into memory in query execution");
+}
+
 void ev_hold(ev_t *ev, int64_t extra)
 {
     int64_t now = ev->held + extra;
     if (now > ev->stat_peak)
         ev->stat_peak = now;
     if (now > ev->max_samples)
-        ev_fail(ev, EM_ELIMIT, EM_QERR_EXECUTION,
-                "query processing would load too many samples into memory in query execution");
+        too_many_samples(ev);
 }
 
 void ev_check(ev_t *ev)
@@ -507,12 +512,13 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
                 break;
             if (n == st->scratch_cap) {
                 st->scratch_cap = st->scratch_cap ? st->scratch_cap * 2 : 1024;
-                st->scratch = realloc(st->scratch, st->scratch_cap * sizeof *st->scratch);
-                st->scratch_st = realloc(st->scratch_st, st->scratch_cap * sizeof *st->scratch_st);
-                if (!st->scratch || !st->scratch_st)
-                    abort();
+                st->scratch = em_realloc(st->scratch, st->scratch_cap * sizeof *st->scratch);
             }
             if (want_sts) {
+                if (st->scratch_st_cap < st->scratch_cap) {
+                    st->scratch_st_cap = st->scratch_cap;
+                    st->scratch_st = em_realloc(st->scratch_st, st->scratch_st_cap * sizeof *st->scratch_st);
+                }
                 st->scratch_st[n] = em_sample_iter_at_st(st->it);
                 has_sts |= st->scratch_st[n] != 0;
             }
@@ -525,7 +531,7 @@ void ev_select_each(ev_t *ev, const em_vector_sel_t *vs, int64_t mint, int64_t m
         /* A series is read whole, but what Prometheus counts as held is what the callbacks keep (windows,
          * selected samples): they call ev_hold. One series beyond the limit is refused all the same. */
         if ((int64_t)n > ev->max_samples)
-            ev_hold(ev, ev->max_samples + 1);
+            too_many_samples(ev);
         if (n)
             fn(ev, &ls, st->scratch, has_sts ? st->scratch_st : NULL, n, ctx);
     }
@@ -1084,16 +1090,11 @@ int em_query_exec_range(em_query_engine_t *e, em_queryable_t *qa, const char *ex
 int em_query_exec(em_query_engine_t *e, em_queryable_t *qa, const em_query_req_t *req,
                   em_query_result_t **out)
 {
-    if (req->step_ms == 0)
-        return run(e, qa,
-                   &(em_query_req_t){.expr = req->expr,
-                                     .len = req->len,
-                                     .start_ms = req->start_ms,
-                                     .end_ms = req->start_ms,
-                                     .timeout_ms = req->timeout_ms,
-                                     .lookback_ms = req->lookback_ms,
-                                     .cancel = req->cancel},
-                   out);
+    if (req->step_ms == 0) {
+        em_query_req_t instant = *req;
+        instant.end_ms = instant.start_ms;
+        return run(e, qa, &instant, out);
+    }
     int rc = check_range(req->start_ms, req->end_ms, req->step_ms, out);
     return rc == EM_OK ? run(e, qa, req, out) : rc;
 }

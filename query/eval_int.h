@@ -30,8 +30,8 @@ typedef struct ev_storage {
     em_series_set_t *set;
     em_sample_iter_t *it;
     em_fpoint_t *scratch; /* one series' samples, reused (heap, freed at the end of the query) */
-    int64_t *scratch_st;  /* their start timestamps, when asked for */
-    size_t scratch_cap;
+    int64_t *scratch_st;  /* their start timestamps, when asked for (allocated then) */
+    size_t scratch_cap, scratch_st_cap;
 } ev_storage_t;
 
 typedef struct ev {
