@@ -323,6 +323,27 @@ static bool almost_equal(double a, double b, double eps)
     return diff / fmin(abs_sum, DBL_MAX) < eps;
 }
 
+/* Sort buckets by upper bound and merge those with the same bound. Returns how many remain, or 0 when
+ * the highest bound is not +Inf (then histogram_quantile and histogram_fraction answer NaN). */
+static size_t sort_buckets(em_bucket_t *b, size_t n)
+{
+    em_qsort(b, n, sizeof *b, cmp_bucket);
+    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+        return 0;
+    size_t k = 0;
+    em_bucket_t last = b[0];
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].upper == last.upper) {
+            last.count += b[i].count;
+        } else {
+            b[k++] = last;
+            last = b[i];
+        }
+    }
+    b[k++] = last;
+    return k;
+}
+
 double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, double *min_b, double *max_b,
                              double *max_diff)
 {
@@ -336,22 +357,8 @@ double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, d
         return -INFINITY;
     if (q > 1)
         return INFINITY;
-    em_qsort(b, n, sizeof *b, cmp_bucket);
-    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+    if ((n = sort_buckets(b, n)) == 0)
         return NAN;
-    /* Merge buckets with the same bound. */
-    size_t k = 0;
-    em_bucket_t last = b[0];
-    for (size_t i = 1; i < n; i++) {
-        if (b[i].upper == last.upper) {
-            last.count += b[i].count;
-        } else {
-            b[k++] = last;
-            last = b[i];
-        }
-    }
-    b[k++] = last;
-    n = k;
     /* Force monotonicity, ignoring tiny deltas (floating-point noise). */
     double prev = b[0].count;
     for (size_t i = 1; i < n; i++) {
@@ -399,21 +406,8 @@ double em_fn_bucket_quantile(double q, em_bucket_t *b, size_t n, bool *forced, d
 
 double em_fn_bucket_fraction(double lower, double upper, em_bucket_t *b, size_t n)
 {
-    em_qsort(b, n, sizeof *b, cmp_bucket);
-    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+    if ((n = sort_buckets(b, n)) == 0)
         return NAN;
-    size_t k = 0;
-    em_bucket_t last = b[0];
-    for (size_t i = 1; i < n; i++) {
-        if (b[i].upper == last.upper) {
-            last.count += b[i].count;
-        } else {
-            b[k++] = last;
-            last = b[i];
-        }
-    }
-    b[k++] = last;
-    n = k;
     double count = b[n - 1].count;
     if (count == 0 || isnan(lower) || isnan(upper))
         return NAN;
