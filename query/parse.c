@@ -662,21 +662,13 @@ static em_node_t *parse_dur_unary(parser_t *p, const char *ctx, const char *exp)
     return r;
 }
 
+static int bin_prec(tok_type_t t);
+static em_op_t arith_op(tok_type_t t);
+
+/* Durations take the arithmetic operators, at their usual precedence. */
 static int dur_prec(tok_type_t t)
 {
-    switch (t) {
-    case T_ADD:
-    case T_SUB:
-        return PREC_ADD;
-    case T_MUL:
-    case T_DIV:
-    case T_MOD:
-        return PREC_MUL;
-    case T_POW:
-        return PREC_POW;
-    default:
-        return 0;
-    }
+    return arith_op(t) != EM_OP_NONE ? bin_prec(t) : 0;
 }
 
 static em_op_t arith_op(tok_type_t t)
