@@ -110,6 +110,8 @@ void api_error(h2o_req_t *req, const char *error_type, const char *fmt, ...) __a
  * value answers 400 and returns false. 'wrap' adds Prometheus's "invalid time value for '<name>': ". */
 bool api_time_param(h2o_req_t *req, const em_http_params_t *p, const char *name, int64_t def, bool wrap,
                     int64_t *t_ms);
+/* A label set as a JSON object, {"name":"value",...} in the set's order. */
+void api_put_labels_json(em_buf_t *b, const em_labels_t *ls);
 /* The 'limit' parameter (0: none); answers 400 and returns false when malformed. */
 bool api_limit_param(h2o_req_t *req, const em_http_params_t *p, long *limit);
 /* Prometheus's MinTime and MaxTime in milliseconds: the defaults of optional start/end. */

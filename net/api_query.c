@@ -178,7 +178,7 @@ static void put_value(em_buf_t *b, double v)
     em_buf_putc(b, '"');
 }
 
-static void put_labels_json(em_buf_t *b, const em_labels_t *ls)
+void api_put_labels_json(em_buf_t *b, const em_labels_t *ls)
 {
     em_buf_putc(b, '{');
     for (size_t i = 0; i < ls->n; i++) {
@@ -257,7 +257,7 @@ static void render_result(em_buf_t *b, const em_query_result_t *r, long limit, b
             if (i)
                 em_buf_putc(b, ',');
             em_buf_puts(b, "{\"metric\":");
-            put_labels_json(b, &s->labels);
+            api_put_labels_json(b, &s->labels);
             bool vec = r->type == EM_VTYPE_VECTOR;
             em_buf_puts(b, vec ? ",\"value\":" : ",\"values\":[");
             for (size_t k = 0; k < s->n_pts && (!vec || k < 1); k++) {

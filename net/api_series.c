@@ -76,19 +76,6 @@ static int cmp_labels(const void *a, const void *b)
     return em_labels_cmp(a, b);
 }
 
-static void put_labels_obj(em_buf_t *b, const em_labels_t *ls)
-{
-    em_buf_putc(b, '{');
-    for (size_t i = 0; i < ls->n; i++) {
-        if (i)
-            em_buf_putc(b, ',');
-        em_buf_put_json_str(b, ls->v[i].name, strlen(ls->v[i].name));
-        em_buf_putc(b, ':');
-        em_buf_put_json_str(b, ls->v[i].value, strlen(ls->v[i].value));
-    }
-    em_buf_putc(b, '}');
-}
-
 /* Labels of every series matching any selector, sorted and without duplicates, copied into the job's
  * arena. Several sets are merged here rather than with a sample-merging set: only labels are needed. */
 static int collect_series(series_job_t *j, em_querier_t *q, em_labels_t **out, size_t *n_out, em_err_t *err)
@@ -150,7 +137,7 @@ static void do_series(series_job_t *j, em_querier_t *q)
     for (size_t i = 0; i < n; i++) {
         if (i)
             em_buf_putc(&j->out, ',');
-        put_labels_obj(&j->out, &v[i]);
+        api_put_labels_json(&j->out, &v[i]);
     }
     success_end(j, truncated);
     free(v);
