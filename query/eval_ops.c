@@ -846,6 +846,22 @@ static void agg_finish(em_agg_op_t op, group_t *groups, size_t n_groups, double 
     }
 }
 
+/* Finish one step's groups and append each group's value at ts to its output series (out->v[i] is
+ * group i's). */
+static void agg_emit(ev_t *ev, em_agg_op_t op, group_t *groups, size_t n_groups, double q, em_matrix_t *out,
+                     int64_t ts)
+{
+    agg_finish(op, groups, n_groups, q);
+    for (size_t i = 0; i < n_groups; i++) {
+        if (!groups[i].seen)
+            continue;
+        em_series_t *s = &out->v[i];
+        em_series_push(ev->a, s, ts, groups[i].v);
+        if (groups[i].drop_name)
+            s->drop_name = true;
+    }
+}
+
 em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n)
 {
     em_agg_op_t op = n->agg.op;
@@ -942,15 +958,7 @@ em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n)
                     g.cur[i] = c + 1;
                 }
             }
-            agg_finish(op, groups, n_groups, p);
-            for (size_t i = 0; i < n_groups; i++) {
-                if (!groups[i].seen)
-                    continue;
-                em_series_t *s = &agg_out.v[i];
-                em_series_push(ev->a, s, ts, groups[i].v);
-                if (groups[i].drop_name)
-                    s->drop_name = true;
-            }
+            agg_emit(ev, op, groups, n_groups, p, &agg_out, ts);
             continue;
         }
         ev_gather_at(ev, &g, ts, &vec);
@@ -963,15 +971,7 @@ em_matrix_t ev_aggregate(ev_t *ev, const em_node_t *n)
                 groups[i].seen = false;
             for (size_t i = 0; i < vec.n; i++)
                 agg_add(ev, op, &groups[sgroup[vec.v[i].src]], vec.v[i].v, vec.v[i].drop_name);
-            agg_finish(op, groups, n_groups, p);
-            for (size_t i = 0; i < n_groups; i++) {
-                if (!groups[i].seen)
-                    continue;
-                em_series_t *s = &agg_out.v[i];
-                em_series_push(ev->a, s, ts, groups[i].v);
-                if (groups[i].drop_name)
-                    s->drop_name = true;
-            }
+            agg_emit(ev, op, groups, n_groups, p, &agg_out, ts);
         }
     }
     if (k_op)
