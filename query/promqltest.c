@@ -74,6 +74,14 @@ static const char *skip_ws(const char *s)
     return s;
 }
 
+/* The end of the word (run of non-blank characters) starting at s. */
+static const char *skip_word(const char *s)
+{
+    while (*s && *s != ' ' && *s != '\t')
+        s++;
+    return s;
+}
+
 /* A decimal float or Inf/NaN with an optional sign; never hex ('x' separates repetitions). */
 static bool scan_number(const char **sp, double *out)
 {
@@ -313,9 +321,7 @@ static bool parse_series_desc(runner_t *r, const char *line, series_def_t *d, bo
         p += strlen(p);
     }
     while (*(p = skip_ws(p))) {
-        const char *e = p;
-        while (*e && *e != ' ' && *e != '\t')
-            e++;
+        const char *e = skip_word(p);
         if (!values_allowed)
             goto out;
         char *tok = em_arena_strndup(&r->a, p, (size_t)(e - p));
@@ -389,33 +395,28 @@ static bool st_item(runner_t *r, const char *it, series_def_t *d)
 }
 
 /* The `@st` line's labels and offsets, into d (offsets in d->vals). */
+/* For a `metric{...}@st <offsets>` line, the end of its first word (just after "@st"); else NULL. */
+static const char *st_metric_end(const char *line)
+{
+    const char *p = skip_ws(line), *sp = skip_word(p);
+    return *sp && sp - p >= 3 && strncmp(sp - 3, "@st", 3) == 0 ? sp : NULL;
+}
+
 static bool parse_st_line(runner_t *r, const char *line, series_def_t *d)
 {
-    const char *p = skip_ws(line), *sp = p;
-    while (*sp && *sp != ' ' && *sp != '\t')
-        sp++;
-    if (sp - p < 3 || strncmp(sp - 3, "@st", 3) != 0)
+    const char *p = skip_ws(line), *sp = st_metric_end(line);
+    if (!sp)
         return false;
     char *metric = em_arena_strndup(&r->a, p, (size_t)(sp - 3 - p));
     if (!parse_series_desc(r, metric, d, false))
         return false;
     for (p = skip_ws(sp); *p; p = skip_ws(p)) {
-        const char *e = p;
-        while (*e && *e != ' ' && *e != '\t')
-            e++;
+        const char *e = skip_word(p);
         if (!st_item(r, em_arena_strndup(&r->a, p, (size_t)(e - p)), d))
             return false;
         p = e;
     }
     return d->n > 0;
-}
-
-static bool is_st_line(const char *line)
-{
-    const char *p = skip_ws(line), *sp = p;
-    while (*sp && *sp != ' ' && *sp != '\t')
-        sp++;
-    return *sp && sp - p >= 3 && strncmp(sp - 3, "@st", 3) == 0;
 }
 
 /* ---- the head ---- */
@@ -472,7 +473,7 @@ static int do_load(runner_t *r, char **lines, size_t n_lines, size_t *i, em_err_
     while (*i + 1 < n_lines && lines[*i + 1][0]) {
         (*i)++;
         series_def_t d;
-        if (is_st_line(lines[*i])) {
+        if (st_metric_end(lines[*i])) {
             if (st_line) {
                 rc = em_err_set(err, EM_EINVAL, "%s:%zu: @st line has no following sample line", r->file,
                                 st_line);
@@ -1177,8 +1178,7 @@ static bool parse_eval_head(runner_t *r, const char *l, evalcmd_t *e)
             return false;
         p = skip_ws(p + 2);
         const char *t = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
+        p = skip_word(p);
         if (!parse_dur(t, (size_t)(p - t), &e->at))
             return false;
         e->start = e->end = e->at;
@@ -1196,8 +1196,7 @@ static bool parse_eval_head(runner_t *r, const char *l, evalcmd_t *e)
             return false;
         p = skip_ws(p + n);
         const char *t = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
+        p = skip_word(p);
         if (!parse_dur(t, (size_t)(p - t), dst[k]))
             return false;
         p = skip_ws(p);
